@@ -1,0 +1,45 @@
+# The course in two commands: `make run` and `make test`. Both bootstrap .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv system lessons docs serve lint format clean
+
+run: venv system ## set up, run every lesson, build the docs site into site/
+	$(BIN)/lessonlib run --all
+	$(BIN)/lessonlib docs
+
+test: venv system ## the whole test suite: dev check, library tests, exercise checks, site
+	$(BIN)/lessonlib dev check
+	$(BIN)/python -m pytest --lesson-root solutions -q
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install-python.sh
+	@bash scripts/install-python.sh "$(PYTHON)" "$(VENV)"
+	@touch $@
+
+system: ## graphviz (dot) and chromium: installed when root, explained otherwise
+	@bash scripts/install-system.sh
+
+lessons: venv system
+	$(BIN)/lessonlib run --all
+
+docs: venv system
+	$(BIN)/lessonlib docs
+
+serve: venv
+	$(BIN)/lessonlib docs --serve
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf build site .lessonlib

@@ -1,0 +1,3 @@
+from lessonlib.cli import main
+
+main()

@@ -1,0 +1,126 @@
+"""The course as data: lessons and exercises read from each lesson's ``meta.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lessonlib.errors import LessonlibError
+from lessonlib.paths import project_root
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: its id (``01.2``), the function the student writes, points and hints."""
+
+    id: str
+    title: str
+    function: str
+    points: int
+    hints: tuple[str, ...]
+    lesson_id: str
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One lesson folder under ``lessons/`` with its metadata."""
+
+    id: str
+    slug: str
+    path: Path
+    title: str
+    summary: str
+    tools: tuple[str, ...]
+    objectives: tuple[str, ...]
+    exercises: tuple[Exercise, ...] = field(default_factory=tuple)
+
+    @property
+    def script(self) -> Path:
+        return self.path / "lesson.py"
+
+    @property
+    def exercises_file(self) -> Path:
+        return self.path / "exercises.py"
+
+    @property
+    def points(self) -> int:
+        return sum(e.points for e in self.exercises)
+
+    def test_files(self, root: Path | None = None, hidden: bool = False) -> list[Path]:
+        """The pytest files that check this lesson's exercises (hidden ones only if asked)."""
+        tests = (root or project_root()) / "tests"
+        folders = [tests / "lessons"] + ([tests / "hidden"] if hidden else [])
+        return sorted(p for d in folders for p in d.glob(f"test_{self.id}_*.py"))
+
+
+def _read_lesson(path: Path) -> Lesson:
+    meta_path = path / "meta.toml"
+    try:
+        meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise LessonlibError(f"{meta_path} cannot be read: {exc}.") from exc
+    lesson_id = path.name.split("_", 1)[0]
+    exercises = tuple(
+        Exercise(
+            id=str(ex["id"]),
+            title=str(ex["title"]),
+            function=str(ex["function"]),
+            points=int(ex.get("points", 1)),
+            hints=tuple(ex.get("hints", ())),
+            lesson_id=lesson_id,
+        )
+        for ex in meta.get("exercises", [])
+    )
+    return Lesson(
+        id=lesson_id,
+        slug=path.name,
+        path=path,
+        title=str(meta["title"]),
+        summary=str(meta.get("summary", "")),
+        tools=tuple(meta.get("tools", ())),
+        objectives=tuple(meta.get("objectives", ())),
+        exercises=exercises,
+    )
+
+
+def load_lessons(root: Path | None = None) -> list[Lesson]:
+    """Every lesson under ``<root>/lessons``, in order of id."""
+    base = (root or project_root()) / "lessons"
+    folders = sorted(
+        p for p in base.iterdir() if p.is_dir() and p.name[:2].isdigit() and (p / "meta.toml").exists()
+    ) if base.is_dir() else []
+    return [_read_lesson(p) for p in folders]
+
+
+def _id_list(lessons: list[Lesson]) -> str:
+    ids = [lesson.id for lesson in lessons]
+    return ", ".join(ids) if len(ids) <= 3 else f"{ids[0]}…{ids[-1]}"
+
+
+def normalize_lesson_id(text: str) -> str:
+    """``1``, ``01`` and ``01_autograd_graphs`` all mean lesson ``01``."""
+    head = text.strip().split("_", 1)[0]
+    return head.zfill(2) if head.isdigit() else head
+
+
+def find_lesson(lesson_id: str, root: Path | None = None) -> Lesson:
+    """The lesson with this id, or a one-sentence error naming the ids that exist."""
+    lessons = load_lessons(root)
+    wanted = normalize_lesson_id(lesson_id)
+    for lesson in lessons:
+        if lesson.id == wanted:
+            return lesson
+    raise LessonlibError(f"no lesson {lesson_id}; lessons are {_id_list(lessons)}.")
+
+
+def find_exercise(exercise_id: str, root: Path | None = None) -> tuple[Lesson, Exercise]:
+    """The exercise with this id (``01.2``), or a one-sentence error naming valid ids."""
+    lesson_part = exercise_id.split(".", 1)[0]
+    lesson = find_lesson(lesson_part, root)
+    for ex in lesson.exercises:
+        if ex.id == exercise_id:
+            return lesson, ex
+    ids = [ex.id for ex in lesson.exercises]
+    listed = ", ".join(ids) if len(ids) <= 3 else f"{ids[0]}…{ids[-1]}"
+    raise LessonlibError(f"no exercise {exercise_id}; lesson {lesson.id}'s exercises are {listed}.")

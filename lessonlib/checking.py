@@ -1,0 +1,151 @@
+"""Run a lesson's exercise tests against someone's exercises.py and summarise per exercise."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lessonlib.catalog import Lesson
+from lessonlib.paths import project_root
+
+PASSED, FAILED, NOT_STARTED = "passed", "failed", "not started"
+SYNTAX_ERROR, TIMED_OUT = "syntax error", "timed out"
+
+
+@dataclass
+class TestResult:
+    """One pytest test's verdict, as the pytest plugin reported it."""
+
+    nodeid: str
+    exercise: str
+    points: int
+    outcome: str
+    message: str = ""
+
+
+@dataclass
+class ExerciseResult:
+    """One exercise's verdict: passed only when every test of the exercise passed."""
+
+    id: str
+    title: str
+    points: int
+    status: str
+    message: str = ""
+    tests: list[TestResult] = field(default_factory=list)
+
+    @property
+    def earned(self) -> int:
+        return self.points if self.status == PASSED else 0
+
+
+@dataclass
+class CheckReport:
+    """The result of checking one lesson: per-exercise results, or a file-level problem."""
+
+    lesson: Lesson
+    exercises_file: Path
+    results: list[ExerciseResult]
+    problem: str = ""
+    status: str = "checked"
+
+    @property
+    def earned(self) -> int:
+        return sum(r.earned for r in self.results)
+
+    @property
+    def total(self) -> int:
+        return sum(r.points for r in self.results)
+
+    def statuses(self) -> dict[str, str]:
+        return {r.id: r.status for r in self.results}
+
+
+def syntax_problem(path: Path) -> str:
+    """``''`` when ``path`` compiles, else one sentence with file, line and message."""
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        return f"{path} cannot be read: {exc.strerror}."
+    try:
+        compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        return f"syntax error in {path}, line {exc.lineno}: {exc.msg}."
+    except ValueError as exc:
+        return f"{path} cannot be compiled: {exc}."
+    return ""
+
+
+def run_exercise_tests(
+    test_files: list[Path],
+    lesson_root: Path,
+    *,
+    timeout: float = 300,
+    extra_args: tuple[str, ...] = (),
+) -> list[TestResult]:
+    """Run pytest on ``test_files`` with ``--lesson-root`` in a subprocess; per-test results."""
+    with tempfile.TemporaryDirectory(prefix="lessonlib-check-") as tmp:
+        report = Path(tmp) / "report.json"
+        cmd = [
+            sys.executable, "-m", "pytest", *map(str, test_files),
+            f"--lesson-root={lesson_root}", f"--lessonlib-report={report}",
+            "-q", "-p", "no:cacheprovider", "--no-header", "-rN", *extra_args,
+        ]
+        env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        subprocess.run(
+            cmd, cwd=project_root(), env=env, timeout=timeout,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+        )
+        if not report.exists():
+            return []
+        raw = json.loads(report.read_text(encoding="utf-8"))
+    return [TestResult(**r) for r in raw]
+
+
+def summarise(lesson: Lesson, tests: list[TestResult]) -> list[ExerciseResult]:
+    """Fold per-test verdicts into one verdict per exercise, in meta.toml order."""
+    results = []
+    for ex in lesson.exercises:
+        mine = [t for t in tests if t.exercise == ex.id]
+        if not mine:
+            status, message = FAILED, "no test ran for this exercise"
+        elif all(t.outcome == "passed" for t in mine):
+            status, message = PASSED, ""
+        elif any(t.outcome == "not_started" for t in mine):
+            status, message = NOT_STARTED, "raises NotImplementedError"
+        else:
+            first = next(t for t in mine if t.outcome != "passed")
+            status, message = FAILED, first.message
+        results.append(ExerciseResult(ex.id, ex.title, ex.points, status, message, mine))
+    return results
+
+
+def check_lesson(
+    lesson: Lesson,
+    lesson_root: Path | None = None,
+    *,
+    hidden: bool = False,
+    timeout: float = 300,
+) -> CheckReport:
+    """Check ``lesson`` against the exercises.py under ``lesson_root`` (default: the course's)."""
+    from lessonlib.pytest_plugin import locate_exercises
+
+    root = lesson_root or project_root() / "lessons"
+    path = locate_exercises(root, lesson.slug)
+    problem = syntax_problem(path) if path.exists() else f"{path} does not exist."
+    if problem:
+        status = SYNTAX_ERROR if problem.startswith("syntax error") else FAILED
+        results = [ExerciseResult(e.id, e.title, e.points, status, problem) for e in lesson.exercises]
+        return CheckReport(lesson, path, results, problem, status)
+    try:
+        tests = run_exercise_tests(lesson.test_files(hidden=hidden), root, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        msg = f"the tests did not finish within {timeout:.0f} s (an endless loop?)."
+        results = [ExerciseResult(e.id, e.title, e.points, TIMED_OUT, msg) for e in lesson.exercises]
+        return CheckReport(lesson, path, results, msg, TIMED_OUT)
+    return CheckReport(lesson, path, summarise(lesson, tests))
