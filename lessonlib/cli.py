@@ -253,6 +253,32 @@ def dev_check_cmd(
         raise typer.Exit(1)
 
 
+# Command groups that live in their own modules (servers, classroom). Each module imports
+# only typer at the top and exposes ``register(app)``; a missing module is simply skipped.
+_COMMAND_MODULES = (
+    "lessonlib.cli_tensorboard",
+    "lessonlib.cli_visdom",
+    "lessonlib.cli_netron",
+    "lessonlib.cli_classroom",
+)
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(app)
+
+
+_register_command_modules()
+
+
 def main() -> None:
     """Entry point: run the app, turning learner errors into one sentence and exit 2."""
     try:
