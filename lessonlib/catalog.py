@@ -87,9 +87,15 @@ def _read_lesson(path: Path) -> Lesson:
 def load_lessons(root: Path | None = None) -> list[Lesson]:
     """Every lesson under ``<root>/lessons``, in order of id."""
     base = (root or project_root()) / "lessons"
-    folders = sorted(
-        p for p in base.iterdir() if p.is_dir() and p.name[:2].isdigit() and (p / "meta.toml").exists()
-    ) if base.is_dir() else []
+    folders = (
+        sorted(
+            p
+            for p in base.iterdir()
+            if p.is_dir() and p.name[:2].isdigit() and (p / "meta.toml").exists()
+        )
+        if base.is_dir()
+        else []
+    )
     return [_read_lesson(p) for p in folders]
 
 

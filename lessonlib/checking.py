@@ -87,19 +87,34 @@ def run_exercise_tests(
     *,
     timeout: float = 300,
     extra_args: tuple[str, ...] = (),
+    cwd: Path | None = None,
 ) -> list[TestResult]:
     """Run pytest on ``test_files`` with ``--lesson-root`` in a subprocess; per-test results."""
     with tempfile.TemporaryDirectory(prefix="lessonlib-check-") as tmp:
         report = Path(tmp) / "report.json"
         cmd = [
-            sys.executable, "-m", "pytest", *map(str, test_files),
-            f"--lesson-root={lesson_root}", f"--lessonlib-report={report}",
-            "-q", "-p", "no:cacheprovider", "--no-header", "-rN", *extra_args,
+            sys.executable,
+            "-m",
+            "pytest",
+            *map(str, test_files),
+            f"--lesson-root={lesson_root}",
+            f"--lessonlib-report={report}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--no-header",
+            "-rN",
+            *extra_args,
         ]
         env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
         subprocess.run(
-            cmd, cwd=project_root(), env=env, timeout=timeout,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+            cmd,
+            cwd=cwd or project_root(),
+            env=env,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
         )
         if not report.exists():
             return []
@@ -140,12 +155,16 @@ def check_lesson(
     problem = syntax_problem(path) if path.exists() else f"{path} does not exist."
     if problem:
         status = SYNTAX_ERROR if problem.startswith("syntax error") else FAILED
-        results = [ExerciseResult(e.id, e.title, e.points, status, problem) for e in lesson.exercises]
+        results = [
+            ExerciseResult(e.id, e.title, e.points, status, problem) for e in lesson.exercises
+        ]
         return CheckReport(lesson, path, results, problem, status)
     try:
         tests = run_exercise_tests(lesson.test_files(hidden=hidden), root, timeout=timeout)
     except subprocess.TimeoutExpired:
         msg = f"the tests did not finish within {timeout:.0f} s (an endless loop?)."
-        results = [ExerciseResult(e.id, e.title, e.points, TIMED_OUT, msg) for e in lesson.exercises]
+        results = [
+            ExerciseResult(e.id, e.title, e.points, TIMED_OUT, msg) for e in lesson.exercises
+        ]
         return CheckReport(lesson, path, results, msg, TIMED_OUT)
     return CheckReport(lesson, path, summarise(lesson, tests))

@@ -61,7 +61,9 @@ def list_cmd() -> None:
         earned = entry["earned"] if entry else 0
         mark = "" if entry else " (not checked)"
         table.add_row(
-            lesson.id, lesson.title, f"{done}/{len(lesson.exercises)}{mark}",
+            lesson.id,
+            lesson.title,
+            f"{done}/{len(lesson.exercises)}{mark}",
             f"{earned}/{lesson.points}",
         )
     _console().print(table)
@@ -158,13 +160,15 @@ def check(
             if report.problem:
                 note = hint
         colour = colours.get(res.status, "red")
-        table.add_row(ex.id, ex.title, f"[{colour}]{res.status}[/]",
-                      f"{res.earned}/{res.points}", note)
+        table.add_row(
+            ex.id, ex.title, f"[{colour}]{res.status}[/]", f"{res.earned}/{res.points}", note
+        )
     console.print(table)
     console.print(f"points: {report.earned}/{report.total}")
     if root is None:
-        record_check(target.id, file_digest(report.exercises_file), report.statuses(),
-                     report.earned)
+        record_check(
+            target.id, file_digest(report.exercises_file), report.statuses(), report.earned
+        )
     if report.earned < report.total:
         raise typer.Exit(1)
 
@@ -207,7 +211,8 @@ def progress() -> None:
         earned_all += entry["earned"]
         total_all += lesson.points
         table.add_row(
-            f"{lesson.id} {lesson.title}", str(values.count("passed")),
+            f"{lesson.id} {lesson.title}",
+            str(values.count("passed")),
             str(values.count("not started")),
             str(len(values) - values.count("passed") - values.count("not started")),
             f"{entry['earned']}/{lesson.points}",
@@ -219,7 +224,9 @@ def progress() -> None:
 
 @app.command()
 def docs(
-    serve: Annotated[bool, typer.Option("--serve", help="Serve the site with live reload.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Serve the site with live reload.")
+    ] = False,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
 ) -> None:
     """Build the docs site into site/ (or serve it)."""

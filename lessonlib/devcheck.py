@@ -44,7 +44,7 @@ def _todo_ids(func: ast.FunctionDef) -> set[str]:
     return ids
 
 
-def test_markers(path: Path) -> list[tuple[str, int, str]]:
+def exercise_markers(path: Path) -> list[tuple[str, int, str]]:
     """(exercise id, points, test name) for each ``@pytest.mark.exercise`` in a test file."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     found = []
@@ -93,12 +93,13 @@ def _static_checks(lesson: Lesson, root: Path, report: DevReport) -> None:
     points = {e.id: e.points for e in lesson.exercises}
     tested: set[str] = set()
     for path in lesson.test_files(root, hidden=True):
-        for ex_id, pts, name in test_markers(path):
+        for ex_id, pts, name in exercise_markers(path):
             if ex_id not in points:
                 report.problems.append(f"{tag}: {path.name}::{name} marks unknown exercise {ex_id}")
             elif pts != points[ex_id]:
+                want = points[ex_id]
                 report.problems.append(
-                    f"{tag}: {path.name}::{name} gives {ex_id} {pts} points, meta.toml {points[ex_id]}"
+                    f"{tag}: {path.name}::{name} gives {ex_id} {pts} points, meta.toml {want}"
                 )
             if "hidden" not in path.parts:
                 tested.add(ex_id)
@@ -122,7 +123,7 @@ def dev_check(root: Path | None = None, lesson_ids: list[str] | None = None) -> 
         ("stub", root / "lessons", False),
         ("solution", root / "solutions", True),
     ):
-        results = run_exercise_tests(files, lesson_root, timeout=900)
+        results = run_exercise_tests(files, lesson_root, timeout=900, cwd=root)
         if not results:
             report.problems.append(f"the {label} run reported no tests (pytest failed to start?)")
             continue
@@ -132,5 +133,7 @@ def dev_check(root: Path | None = None, lesson_ids: list[str] | None = None) -> 
             if want_pass and not passed:
                 report.problems.append(f"solution fails {r.nodeid}: {r.message}")
             if not want_pass and passed:
-                report.problems.append(f"stub passes {r.nodeid}: the test does not test the exercise")
+                report.problems.append(
+                    f"stub passes {r.nodeid}: the test does not test the exercise"
+                )
     return report

@@ -63,7 +63,9 @@ def exercises_markdown(lesson: Lesson) -> str:
         "time; the hints are also folded below.\n",
     ]
     for ex in lesson.exercises:
-        parts.append(f"### {ex.id} — {ex.title} ({ex.points} point{'s' if ex.points != 1 else ''})\n")
+        parts.append(
+            f"### {ex.id} — {ex.title} ({ex.points} point{'s' if ex.points != 1 else ''})\n"
+        )
         parts.append("```python\n" + _signature(lesson.exercises_file, ex.function) + "\n```\n")
         parts.append(docs.get(ex.function, "").strip() + "\n")
         for i, text in enumerate(ex.hints, 1):
@@ -76,15 +78,27 @@ def lesson_page_source(lesson: Lesson) -> str:
     body = lesson.script.read_text(encoding="utf-8").rstrip("\n")
     # An invisible first cell: a library change alters the page source, so the cached
     # execution is not reused.
-    stamp = _markdown_cell(f"<!-- generated from {lesson.slug}/lesson.py, lessonlib {library_digest()} -->")
+    stamp = _markdown_cell(
+        f"<!-- generated from {lesson.slug}/lesson.py, lessonlib {library_digest()} -->"
+    )
     return stamp + "\n" + body + "\n\n" + _markdown_cell(exercises_markdown(lesson))
+
+
+def selected_lessons() -> list[Lesson]:
+    """The lessons the site shows: all, or those in ``LESSONLIB_DOCS_LESSONS`` (e.g. ``01,03``)."""
+    lessons = load_lessons()
+    wanted = os.environ.get("LESSONLIB_DOCS_LESSONS", "").strip()
+    if wanted:
+        ids = {part.strip().zfill(2) for part in wanted.split(",") if part.strip()}
+        lessons = [lesson for lesson in lessons if lesson.id in ids]
+    return lessons
 
 
 def write_lesson_pages(lessons: list[Lesson] | None = None) -> list[tuple[Lesson, Path]]:
     """Write each lesson's page source under ``build/docs_src/lessons``; unchanged files stay."""
     out = build_dir("docs_src", LESSON_DOCS)
     written = []
-    for lesson in lessons if lessons is not None else load_lessons():
+    for lesson in lessons if lessons is not None else selected_lessons():
         target = out / f"{lesson.slug}.py"
         text = lesson_page_source(lesson)
         if not target.exists() or target.read_text(encoding="utf-8") != text:
@@ -96,7 +110,7 @@ def write_lesson_pages(lessons: list[Lesson] | None = None) -> list[tuple[Lesson
 def lessons_table_markdown(lessons: list[Lesson] | None = None) -> str:
     """A markdown table of the lessons: id, title (linked), what you will see, tools."""
     rows = ["| Lesson | What you will see | Tools |", "|---|---|---|"]
-    for lesson in lessons if lessons is not None else load_lessons():
+    for lesson in lessons if lessons is not None else selected_lessons():
         link = f"[{lesson.id} — {lesson.title}]({LESSON_DOCS}/{lesson.slug}.py)"
         rows.append(f"| {link} | {lesson.summary} | {', '.join(lesson.tools)} |")
     return "\n".join(rows)
@@ -108,11 +122,21 @@ def _mkdocs_env() -> dict[str, str]:
     return env
 
 
-def build_site(strict: bool = True) -> float:
-    """Run ``mkdocs build`` (strict) into ``site/``; return the seconds it took."""
+def build_site(
+    site_dir: Path | None = None, lessons: list[str] | None = None, strict: bool = True
+) -> float:
+    """Run ``mkdocs build`` (strict) into ``site/`` (or ``site_dir``); return the seconds taken.
+
+    ``lessons`` limits the lesson pages to those ids (the other pages are always built).
+    """
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "mkdocs", "build", "--quiet"] + (["--strict"] if strict else [])
-    proc = subprocess.run(cmd, cwd=project_root(), env=_mkdocs_env(), check=False)
+    if site_dir is not None:
+        cmd += ["--site-dir", str(site_dir)]
+    env = _mkdocs_env()
+    if lessons:
+        env["LESSONLIB_DOCS_LESSONS"] = ",".join(lessons)
+    proc = subprocess.run(cmd, cwd=project_root(), env=env, check=False)
     if proc.returncode != 0:
         raise LessonlibError("the docs build failed: see the mkdocs messages above.", code=1)
     return time.perf_counter() - t0

@@ -22,7 +22,9 @@ def dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
-def render(graph: Any, name: str, out_dir: Path, formats: tuple[str, ...] = ("svg", "png")) -> list[Path]:
+def render(
+    graph: Any, name: str, out_dir: Path, formats: tuple[str, ...] = ("svg", "png")
+) -> list[Path]:
     """Write ``name.dot`` and, when ``dot`` exists, ``name.svg``/``name.png``; return the paths.
 
     ``graph`` is a ``graphviz.Digraph`` (what torchviz's ``make_dot`` returns and what

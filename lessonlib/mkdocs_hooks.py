@@ -9,15 +9,17 @@ from __future__ import annotations
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
-from lessonlib.paths import build_dir
 from lessonlib.docs import LESSON_DOCS, lessons_table_markdown, write_lesson_pages
+from lessonlib.paths import build_dir
 
 _LESSONS_MARK = "<!-- lessons-table -->"
 
 
 def on_config(config):
     pages = write_lesson_pages()
-    entries = [{f"{lesson.id} — {lesson.title}": f"{LESSON_DOCS}/{path.name}"} for lesson, path in pages]
+    entries = [
+        {f"{lesson.id} — {lesson.title}": f"{LESSON_DOCS}/{path.name}"} for lesson, path in pages
+    ]
     for item in config["nav"] or []:
         if isinstance(item, dict) and "Lessons" in item:
             item["Lessons"] = entries

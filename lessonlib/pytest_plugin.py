@@ -29,7 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def locate_exercises(root: Path, slug: str) -> Path:
-    """The exercises.py for lesson folder ``slug`` under ``root`` (course, solutions or submission)."""
+    """The exercises.py of lesson folder ``slug`` under ``root`` (course, solutions, submission)."""
     candidates = [root / slug / "exercises.py", root / "lessons" / slug / "exercises.py"]
     candidates.append(root / "exercises.py")
     for path in candidates:
@@ -106,8 +106,13 @@ class _Recorder:
         points = int(marker.kwargs.get("points", marker.args[1] if len(marker.args) > 1 else 1))
         entry = self.results.setdefault(
             item.nodeid,
-            {"nodeid": item.nodeid, "exercise": ex_id, "points": points, "outcome": "passed",
-             "message": ""},
+            {
+                "nodeid": item.nodeid,
+                "exercise": ex_id,
+                "points": points,
+                "outcome": "passed",
+                "message": "",
+            },
         )
         if report.skipped and entry["outcome"] == "passed":
             entry["outcome"] = "skipped"

@@ -41,7 +41,8 @@ def lesson_env() -> dict[str, str]:
 
 def _written_since(folder: Path, since: float) -> list[Path]:
     return sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.is_file() and p.stat().st_mtime >= since and p.name != "run.log"
     )
 
@@ -56,11 +57,17 @@ def run_lesson(lesson: Lesson, *, capture: bool = False, timeout: float = 900) -
     if capture:
         with log.open("w", encoding="utf-8") as fh:
             proc = subprocess.run(
-                cmd, cwd=out, env=lesson_env(), stdout=fh, stderr=subprocess.STDOUT,
-                timeout=timeout, check=False,
+                cmd,
+                cwd=out,
+                env=lesson_env(),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
             )
     else:
         proc = subprocess.run(cmd, cwd=out, env=lesson_env(), timeout=timeout, check=False)
     seconds = time.perf_counter() - t0
-    return RunResult(lesson, proc.returncode, seconds, _written_since(out, start),
-                     log if capture else None)
+    return RunResult(
+        lesson, proc.returncode, seconds, _written_since(out, start), log if capture else None
+    )

@@ -40,13 +40,16 @@ b = torch.tensor(0.1)  # a constant: no gradient wanted
 y = (w * x).sum() + b
 
 for name, t in {"x": x, "w": w, "b": b, "y": y}.items():
-    print(f"{name}: requires_grad={t.requires_grad!s:5}  is_leaf={t.is_leaf!s:5}  grad_fn={t.grad_fn}")
+    print(
+        f"{name}: requires_grad={t.requires_grad!s:5}  is_leaf={t.is_leaf!s:5}  grad_fn={t.grad_fn}"
+    )
 
 # %% [markdown]
 # `y.grad_fn` is an `AddBackward0`: the last operation was `+ b`. Its `next_functions` are
 # the backward functions of its inputs — one `(node, input_index)` pair per input. A
 # constant such as `b` has no node there: its entry is `None`. At the bottom sit the
 # `AccumulateGrad` nodes, whose `.variable` is the leaf tensor the gradient is added to.
+
 
 # %%
 def walk(fn, depth=0):
@@ -124,8 +127,12 @@ class SmallCNN(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
         )
         self.head = nn.Linear(16, 5)
 

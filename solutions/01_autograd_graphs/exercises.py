@@ -26,9 +26,7 @@ def _nodes(output: torch.Tensor) -> list:
 
 def leaf_names(output: torch.Tensor, named_tensors: dict[str, torch.Tensor]) -> list[str]:
     """TODO(01.1) solved: names of the given leaf tensors that ``output``'s gradient reaches."""
-    leaves = {
-        id(node.variable) for node in _nodes(output) if hasattr(node, "variable")
-    }
+    leaves = {id(node.variable) for node in _nodes(output) if hasattr(node, "variable")}
     return sorted(name for name, t in named_tensors.items() if id(t) in leaves)
 
 

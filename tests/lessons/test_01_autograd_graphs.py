@@ -96,8 +96,11 @@ def test_dot_source_matches_torchviz(exercises):
 def test_dot_source_of_a_conv_net(exercises):
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
-        torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 2),
+        torch.nn.Conv2d(1, 4, 3),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 6 * 6, 2),
     )
     out = net(seeded_input(2, 1, 8, 8)).sum()
     mine = parse_student_dot(exercises.backward_graph_dot(out))
@@ -113,7 +116,9 @@ def _valid_path(loss, param, names):
     frontier = [loss.grad_fn] if type(loss.grad_fn).__name__ == names[0] else []
     for name in names[1:]:
         frontier = [
-            child for node in frontier for child, _ in node.next_functions
+            child
+            for node in frontier
+            for child, _ in node.next_functions
             if child is not None and type(child).__name__ == name
         ]
     return any(getattr(node, "variable", None) is param for node in frontier)
