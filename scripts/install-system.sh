@@ -16,6 +16,6 @@ if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null \
     || { echo "apt-get could not install ${missing[*]}; graphs and browser tests need them."; exit 1; }
 else
-  echo "missing system packages: ${missing[*]}; install them with 'sudo apt-get install -y ${missing[*]}' (the lessons still run without them: graphs are written as .dot source and browser tests are skipped)."
+  echo "missing system packages: ${missing[*]}; install them with 'sudo apt-get install -y ${missing[*]}' (the lessons still run without them: graphs are written as .dot source and browser tests are skipped; a pip-only 'dot' is described in docs/course.md)."
 fi
 exit 0
