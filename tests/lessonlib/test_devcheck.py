@@ -49,7 +49,9 @@ def fake_course(tmp_path, meta=META, stub=STUB, solution=SOLUTION, tests=TESTS):
     for folder in ("lessons/01_fake", "solutions/01_fake", "tests/lessons"):
         (root / folder).mkdir(parents=True)
     shutil.copy(project_root() / "tests" / "conftest.py", root / "tests" / "conftest.py")
-    (root / "pytest.ini").write_text("[pytest]\nmarkers =\n    exercise(id, points): x\n")
+    (root / "pytest.ini").write_text(
+        "[pytest]\naddopts = -p lessonlib.pytest_plugin\nmarkers =\n    exercise(id, points): x\n"
+    )
     (root / "lessons/01_fake/meta.toml").write_text(meta)
     (root / "lessons/01_fake/exercises.py").write_text(textwrap.dedent(stub))
     (root / "solutions/01_fake/exercises.py").write_text(solution)
