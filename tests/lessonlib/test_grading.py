@@ -1,0 +1,396 @@
+"""``lessonlib grade`` as a teacher uses it: a class of submissions in every shape, the files
+it writes, partial credit per exercise, and resuming after ``kill -9``."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lessonlib.catalog import find_lesson
+from lessonlib.errors import LessonlibError
+from lessonlib.grading import (
+    Case,
+    Inputs,
+    Submission,
+    find_submissions,
+    load_cases,
+    make_record,
+    safe_stem,
+)
+from lessonlib.paths import project_root
+
+ROOT = project_root()
+LESSON = find_lesson("01")
+SOLUTION = (ROOT / "solutions" / LESSON.slug / "exercises.py").read_text(encoding="utf-8")
+STUB = LESSON.exercises_file.read_text(encoding="utf-8")
+FULL = LESSON.points
+IDS = [e.id for e in LESSON.exercises]
+
+
+def without(function: str) -> str:
+    """The solution with one function back to ``raise NotImplementedError``."""
+    tree = ast.parse(SOLUTION)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            node.body = ast.parse("raise NotImplementedError").body
+    return ast.unparse(tree) + "\n"
+
+
+def write(folder: Path, rel: str, data: str | bytes) -> None:
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def make_class(subs: Path) -> dict[str, tuple[int, str]]:
+    """Write a class; returns student -> (expected score, expected status)."""
+    expected: dict[str, tuple[int, str]] = {}
+    write(subs / "root_file", "exercises.py", SOLUTION)
+    expected["root_file"] = (FULL, "graded")
+    write(subs / "repo_layout", f"lessons/{LESSON.slug}/exercises.py", SOLUTION)
+    write(subs / "repo_layout", "lessons/02_other/exercises.py", "raise SystemExit")
+    expected["repo_layout"] = (FULL, "graded")
+    write(subs / "wrapped", "lesson-01-upload/exercises.py", SOLUTION)
+    expected["wrapped"] = (FULL, "graded")
+    with zipfile.ZipFile(subs / "zipped.zip", "w") as archive:
+        archive.writestr(f"zipped/lessons/{LESSON.slug}/exercises.py", SOLUTION)
+    expected["zipped"] = (FULL, "graded")
+    for ex in LESSON.exercises:
+        name = f"partial_{ex.id.replace('.', '_')}"
+        write(subs / name, "exercises.py", without(ex.function))
+        expected[name] = (FULL - ex.points, "graded")
+    write(
+        subs / "wrong_count",
+        "exercises.py",
+        SOLUTION.replace("return len(_nodes(output))", "return len(_nodes(output)) - 1"),
+    )
+    expected["wrong_count"] = (FULL - 2, "graded")
+    write(
+        subs / "latin1_declared",
+        "exercises.py",
+        ("# -*- coding: latin-1 -*-\n# café\n" + SOLUTION).encode("latin-1"),
+    )
+    expected["latin1_declared"] = (FULL, "graded")
+    write(
+        subs / "printer",
+        "exercises.py",
+        SOLUTION.replace(
+            "def count_graph_nodes", "print('hello from the module')\n\n\ndef count_graph_nodes"
+        ),
+    )
+    expected["printer"] = (FULL, "graded")
+    write(subs / "stub", "exercises.py", STUB)
+    expected["stub"] = (0, "not started")
+    write(subs / "empty", "exercises.py", "\n\n")
+    expected["empty"] = (0, "not started")
+    (subs / "nothing_here").mkdir()
+    write(subs / "nothing_here", "notes.txt", "I forgot")
+    expected["nothing_here"] = (0, "not started")
+    write(subs / "syntax", "exercises.py", SOLUTION + "\ndef oops(:\n")
+    expected["syntax"] = (0, "syntax error")
+    write(subs / "not_utf8", "exercises.py", b"# caf\xe9\n" + SOLUTION.encode())
+    expected["not_utf8"] = (0, "syntax error")
+    write(subs / "Ünïcode name (v2)", "exercises.py", SOLUTION)
+    expected["Ünïcode name (v2)"] = (FULL, "graded")
+    write(subs, ".hidden_folder/exercises.py", SOLUTION)
+    write(subs, "README.txt", "not a student")
+    return expected
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300):
+    return subprocess.run(
+        [sys.executable, "-m", "lessonlib", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="160", **(env or {})),
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory):
+    base = tmp_path_factory.mktemp("class")
+    subs, out = base / "subs", base / "out"
+    subs.mkdir()
+    expected = make_class(subs)
+    result = run_cli(
+        "grade", str(subs), "--lesson", "01", "--out", str(out), "--jobs", "2", "--timeout", "20"
+    )
+    return {"subs": subs, "out": out, "expected": expected, "cli": result}
+
+
+def rows(out: Path) -> dict[str, dict]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
+        return {r["student"]: r for r in csv.DictReader(fh)}
+
+
+def test_every_student_has_the_expected_row(classroom):
+    assert classroom["cli"].returncode == 0, classroom["cli"].stderr
+    got = rows(classroom["out"])
+    assert set(got) == set(classroom["expected"])
+    for student, (score, status) in classroom["expected"].items():
+        assert (int(got[student]["score"]), got[student]["status"]) == (score, status), student
+
+
+def test_grades_csv_columns(classroom):
+    header = (classroom["out"] / "grades.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.split(",") == ["student", "score", "max_score", *IDS, "status"]
+    row = rows(classroom["out"])["partial_01_3"]
+    assert [int(row[i]) for i in IDS] == [
+        e.points if e.id != "01.3" else 0 for e in LESSON.exercises
+    ]
+    assert int(row["max_score"]) == FULL
+
+
+def test_results_follow_gradescope_format(classroom):
+    for path in (classroom["out"] / "results").glob("*.json"):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(record["score"], int | float)
+        assert [t["number"] for t in record["tests"]] == IDS
+        for test in record["tests"]:
+            assert set(test) >= {"name", "score", "max_score", "output", "visibility"}
+            assert 0 <= test["score"] <= test["max_score"]
+        assert record["score"] == sum(t["score"] for t in record["tests"])
+
+
+def test_feedback_says_what_failed_and_the_next_hint(classroom):
+    text = (classroom["out"] / "feedback" / "wrong_count.md").read_text(encoding="utf-8")
+    count = LESSON.exercises[1]
+    assert f"| {count.id} {count.title} | 0/{count.points} | failed |" in text
+    assert "torchviz draws" in text and "you counted" in text
+    assert f"Next hint: {count.hints[1]}" in text
+    stub = (classroom["out"] / "feedback" / "stub.md").read_text(encoding="utf-8")
+    assert f"Next hint: {LESSON.exercises[0].hints[0]}" in stub
+    assert "still raises NotImplementedError" in stub
+
+
+def test_feedback_never_shows_the_solution(classroom):
+    solution_lines = [ln.strip() for ln in SOLUTION.splitlines() if len(ln.strip()) > 25]
+    for path in (classroom["out"] / "feedback").glob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        assert not [ln for ln in solution_lines if ln in text], path.name
+
+
+@pytest.mark.parametrize(
+    ("student", "sentence"),
+    [
+        ("empty", "exercises.py is empty"),
+        ("nothing_here", "no exercises.py found"),
+        ("syntax", "does not compile: line"),
+        ("not_utf8", "is not UTF-8 text (line 1"),
+    ],
+)
+def test_unusable_submissions_get_one_sentence(classroom, student, sentence):
+    feedback = (classroom["out"] / "feedback" / f"{safe_stem(student)}.md").read_text()
+    assert sentence in feedback
+    assert feedback.count(sentence) == 1
+
+
+def test_cli_shows_progress_and_a_summary(classroom):
+    text = classroom["cli"].stdout
+    assert "grading" in text and "sandbox:" in text
+    assert "mean score" in text and "01.1 passed" in text
+    assert f"score {FULL}" in text
+
+
+def test_rerun_reuses_every_result(classroom):
+    before = {p.name: p.read_bytes() for p in (classroom["out"] / "results").iterdir()}
+    started = time.monotonic()
+    again = run_cli(
+        "grade", str(classroom["subs"]), "--lesson", "01", "--out", str(classroom["out"])
+    )
+    assert again.returncode == 0, again.stderr
+    assert "ran 0 submissions" in again.stdout
+    assert time.monotonic() - started < 20
+    after = {p.name: p.read_bytes() for p in (classroom["out"] / "results").iterdir()}
+    assert before == after
+
+
+def test_kill_9_then_resume_gives_identical_files(classroom, tmp_path):
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "lessonlib",
+        "grade",
+        str(classroom["subs"]),
+        "--lesson",
+        "01",
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 180
+    # Three unrunnable files are written at once; wait for a few graded ones, then kill.
+    while time.monotonic() < deadline and len(list((out / "results").glob("*.json"))) < 6:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(list((out / "results").glob("*.json")))
+    assert 0 < partial < len(classroom["expected"]), "the kill should land in the middle"
+    assert not (out / "grades.csv").exists()
+    resumed = run_cli("grade", str(classroom["subs"]), "--lesson", "01", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"reused {partial} saved results" in resumed.stdout
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        }
+
+    assert files(out) == files(classroom["out"]), "resumed files differ from an uninterrupted run"
+    owners = [p.read_text() for p in Path("/tmp").glob("lessonlib-grade-*/owner.pid")]
+    assert str(proc.pid) not in owners, "the killed run's scratch folder is cleared"
+
+
+# ---------------------------------------------------------------- discovery and records
+
+
+def test_find_submissions_reads_folders_zips_and_refuses_links(tmp_path):
+    write(tmp_path / "a", "exercises.py", "x = 1\n")
+    write(tmp_path / "b", f"lessons/{LESSON.slug}/exercises.py", "x = 2\n")
+    with zipfile.ZipFile(tmp_path / "c.zip", "w") as archive:
+        archive.writestr("c/exercises.py", "x = 3\n")
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "exercises.py").symlink_to(tmp_path / "a" / "exercises.py")
+    (tmp_path / "e").symlink_to(tmp_path / "a")
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "lessons").symlink_to(tmp_path / "b" / "lessons")
+    found = {s.student: s for s in find_submissions(tmp_path, LESSON)}
+    assert [found[k].source for k in "abc"] == [b"x = 1\n", b"x = 2\n", b"x = 3\n"]
+    assert "not a readable zip" in found["bad"].problem
+    for student in "def":
+        assert found[student].source is None and "symbolic link" in found[student].problem
+
+
+def test_safe_stems():
+    assert safe_stem("alice_01") == "alice_01"
+    odd = safe_stem("../../etc/passwd")
+    assert "/" not in odd and not odd.startswith(".")
+    assert safe_stem("a b") != safe_stem("a_b")
+
+
+def test_make_record_for_a_problem_zeroes_every_exercise():
+    sub = Submission("x", "x", b"", "not started", "exercises.py is empty: nothing to grade yet.")
+    record = make_record(LESSON, sub, "digest")
+    assert record["score"] == 0
+    assert {t["status"] for t in record["tests"]} == {"failed"}
+    assert record["extra_data"]["lessonlib"]["problem"].startswith("exercises.py is empty")
+
+
+def _fake_course(tmp_path: Path, case_source: str) -> Path:
+    lesson = tmp_path / "lessons" / "01_fake"
+    lesson.mkdir(parents=True)
+    (lesson / "meta.toml").write_text(
+        'title = "Fake"\n[[exercises]]\nid = "01.1"\ntitle = "t"\nfunction = "f"\npoints = 1\n'
+        'hints = ["a"]\n'
+    )
+    (lesson / "exercises.py").write_text("def f():\n    raise NotImplementedError('TODO(01.1)')\n")
+    hidden = tmp_path / "tests" / "hidden"
+    hidden.mkdir(parents=True)
+    (tmp_path / "tests" / "support").mkdir()
+    (hidden / "grading_01.py").write_text(case_source)
+    (hidden / "fake_inputs_01.py").write_text(
+        "from lessonlib.grading import Inputs\n\ndef two(n=2):\n    return Inputs(n)\n"
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("case_source", "sentence"),
+    [
+        (
+            "from lessonlib.grading import Case, Inputs\n"
+            "def build():\n    return Inputs()\n"
+            "CASES = [Case('01.1', 'x', build, lambda g, i, f: None)]\n",
+            "move build out of the case file",
+        ),
+        (
+            "from lessonlib.grading import Case\nfrom fake_inputs_01 import two\n"
+            "CASES = [Case('01.9', 'x', two, lambda g, i, f: None)]\n",
+            "unknown exercise 01.9",
+        ),
+        (
+            "from functools import partial\nfrom lessonlib.grading import Case\n"
+            "from fake_inputs_01 import two\n"
+            "CASES = [Case('01.1', 'x', partial(two, n=object()), lambda g, i, f: None)]\n",
+            "plain data",
+        ),
+        ("CASES = []\n", "must define CASES"),
+    ],
+)
+def test_case_files_are_checked(tmp_path, case_source, sentence):
+    root = _fake_course(tmp_path, case_source)
+    lesson = find_lesson("01", root)
+    with pytest.raises(LessonlibError, match=sentence):
+        load_cases(lesson, root)
+
+
+def test_a_good_case_file_loads_as_plain_specs(tmp_path):
+    root = _fake_course(
+        tmp_path,
+        "from functools import partial\n"
+        "from lessonlib.grading import Case\nfrom fake_inputs_01 import two\n"
+        "CASES = [Case('01.1', 'two', partial(two, n=3), lambda g, i, f: None)]\n",
+    )
+    cases, specs = load_cases(find_lesson("01", root), root)
+    assert isinstance(cases[0], Case)
+    assert specs[0].to_json() == {
+        "index": 0,
+        "exercise": "01.1",
+        "function": "f",
+        "module": "fake_inputs_01",
+        "qualname": "two",
+        "args": [],
+        "kwargs": {"n": 3},
+    }
+    assert isinstance(Inputs(1, a=2).args, tuple)
+
+
+def test_grade_refuses_a_lesson_without_cases_and_an_out_inside_submissions(tmp_path):
+    subs = tmp_path / "subs"
+    write(subs / "a", "exercises.py", SOLUTION)
+    out = run_cli("grade", str(subs), "--lesson", "01", "--out", str(subs / "out"))
+    assert out.returncode == 2 and "must not be inside the submissions folder" in out.stderr
+    out = run_cli(
+        "grade", str(tmp_path / "missing"), "--lesson", "01", "--out", str(tmp_path / "o")
+    )
+    assert out.returncode == 2 and "is not a folder" in out.stderr
+
+
+def _lessons_with_cases() -> list[str]:
+    from lessonlib.catalog import load_lessons
+    from lessonlib.grading import case_file
+
+    return [x.id for x in load_lessons() if x.id != "01" and case_file(x).is_file()]
+
+
+@pytest.mark.parametrize("lesson_id", _lessons_with_cases())
+def test_every_case_file_gives_the_solution_full_marks_and_the_stub_zero(tmp_path, lesson_id):
+    from lessonlib.grade_run import grade
+
+    lesson = find_lesson(lesson_id)
+    write(
+        tmp_path / "subs" / "solution",
+        "exercises.py",
+        (ROOT / "solutions" / lesson.slug / "exercises.py").read_bytes(),
+    )
+    write(tmp_path / "subs" / "stub", "exercises.py", lesson.exercises_file.read_bytes())
+    report = grade(tmp_path / "subs", lesson_id, tmp_path / "out", jobs=1, timeout=120)
+    scores = {r["extra_data"]["lessonlib"]["student"]: r["score"] for r in report.records}
+    assert scores == {"solution": lesson.points, "stub": 0}

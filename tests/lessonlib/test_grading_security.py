@@ -1,0 +1,485 @@
+"""Hostile submissions, graded in one class: none may raise its score, touch anyone else's
+row, read or change the instructor's files, leak the hidden checks, or stop the run.
+
+Every hostile student is built from the real solution (so the honest part of its score is
+known) with one function, or the top of the module, replaced by an attack.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import socket
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lessonlib.catalog import find_lesson
+from lessonlib.grade_run import grade
+from lessonlib.paths import project_root
+
+ROOT = project_root()
+LESSON = find_lesson("01")
+SOLUTION = (ROOT / "solutions" / LESSON.slug / "exercises.py").read_text(encoding="utf-8")
+STUB = LESSON.exercises_file.read_text(encoding="utf-8")
+HIDDEN = ROOT / "tests" / "hidden" / "grading_01.py"
+SECRET = "s3cr3t-token-for-the-leak-test"
+POINTS = {e.function: e.points for e in LESSON.exercises}
+FULL = LESSON.points
+
+
+def with_body(function: str, body: str, prelude: str = "") -> str:
+    """The solution with ``function``'s body replaced by ``body`` (and ``prelude`` on top)."""
+    tree = ast.parse(SOLUTION)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            node.body = ast.parse(body).body
+    return prelude + "\n" + ast.unparse(tree) + "\n"
+
+
+def prepend(code: str, source: str) -> str:
+    """``source`` with ``code`` run first (after the ``from __future__`` line, which must lead)."""
+    marker = "from __future__ import annotations\n"
+    head, found, tail = source.partition(marker)
+    return head + found + code + tail if found else code + source
+
+
+def _protected_files() -> dict[Path, str]:
+    """Lesson 01's instructor files (other lessons' files may change while this runs)."""
+    paths = [
+        ROOT / "solutions" / LESSON.slug / "exercises.py",
+        LESSON.exercises_file,
+        LESSON.path / "meta.toml",
+        ROOT / "tests" / "conftest.py",
+        HIDDEN,
+        ROOT / "tests" / "lessons" / "test_01_autograd_graphs.py",
+        ROOT / "lessonlib" / "grading.py",
+    ]
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that records whether anyone connected."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.connections += 1
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+def submissions(subs: Path, out: Path, port: int) -> dict[str, str | bytes]:
+    sol_path = ROOT / "solutions" / LESSON.slug / "exercises.py"
+    targets = {
+        "read": [
+            str(sol_path),
+            str(HIDDEN),
+            str(ROOT / "tests" / "lessons" / "test_01_autograd_graphs.py"),
+        ],
+        "write": [
+            str(LESSON.exercises_file),
+            str(ROOT / "tests" / "conftest.py"),
+            str(sol_path),
+            str(out / "grades.csv"),
+            str(out / "results" / "control_full.json"),
+            str(out / "results" / "tamper.json"),
+            str(subs / "control_stub" / "exercises.py"),
+            str(ROOT / "lessonlib" / "grading.py"),
+        ],
+    }
+    return {
+        "control_full": SOLUTION,
+        "control_stub": STUB,
+        "crash_exit": with_body("count_graph_nodes", "import os\nos._exit(3)"),
+        "crash_segfault": with_body("backward_graph_dot", "import ctypes\nctypes.string_at(0)"),
+        "crash_at_import": prepend("import ctypes\nctypes.string_at(0)\n", SOLUTION),
+        "hang_function": with_body("path_to_parameter", "while True:\n    pass"),
+        "hang_import": prepend("import time\ntime.sleep(10**6)\n", SOLUTION),
+        "memory_bomb": with_body(
+            "leaf_names",
+            "huge = bytearray(64 * 2**30)\nblocks = []\n"
+            "while True:\n    blocks.append(bytearray(64 * 2**20))",
+        ),
+        "fork_bomb": with_body(
+            "path_to_parameter",
+            "import os\nwhile True:\n    try:\n"
+            "        os.fork()\n    except OSError:\n        pass",
+        ),
+        "output_flood": prepend(
+            "import sys\nfor _ in range(4000):\n    print('x' * 10000)\n"
+            "    sys.stderr.write('y' * 10000 + '\\n')\n",
+            SOLUTION,
+        ),
+        "result_flood": prepend("import os\nos.write(3, b'{' * (80 * 2**20))\n", SOLUTION),
+        "forged_results": with_body(
+            "leaf_names",
+            (
+                "import json, os\n"
+                "for i in range(40):\n"
+                "    line = {'event': 'end', 'case': i, 'value': ['?'],\n"
+                "            'passed': True, 'score': 8}\n"
+                "    os.write(3, (json.dumps(line) + '\\n').encode())\n"
+                "    print(json.dumps(line))\n"
+                'os.write(3, b\'{"event": "verdict", "score": 8, "status": "graded"}\\n\')\n'
+                "return ['?']"
+            ),
+            prelude="",
+        )
+        .replace("return len(_nodes(output))", "return -1")
+        .replace("return '\\n'.join(lines)", "return 'digraph { a }'")
+        .replace("return path[::-1]", "return ['?']"),
+        "monkeypatch": prepend(
+            "import builtins, json, sys, torch\n"
+            "builtins.isinstance = lambda *a: True\n"
+            "builtins.sorted = lambda x, *a, **k: ['b', 'w']\n"
+            "torch.allclose = lambda *a, **k: True\n"
+            "torch.Tensor.__eq__ = lambda *a: True\n"
+            'json.dumps = lambda *a, **k: \'{"event": "end", "case": 0, "value": ["b", "w"]}\'\n'
+            "for name in list(sys.modules):\n"
+            "    if 'plaindata' in name:\n"
+            "        sys.modules[name].encode = lambda v: ['b', 'w']\n",
+            STUB.replace('raise NotImplementedError("TODO(01.1)")', "return 0")
+            .replace('raise NotImplementedError("TODO(01.2)")', "return 5")
+            .replace('raise NotImplementedError("TODO(01.3)")', "return 'digraph {}'")
+            .replace('raise NotImplementedError("TODO(01.4)")', "return ['x']"),
+        ),
+        "custom_objects": prepend(
+            "import os, torch\n"
+            "class Yes:\n"
+            "    def __eq__(self, other): return True\n"
+            "    def __reduce__(self): return (os.system, ('touch " + str(out / "PWNED") + "',))\n"
+            "class Str(str):\n"
+            "    def __eq__(self, other): return True\n"
+            "class Lst(list):\n"
+            "    def __eq__(self, other): return True\n"
+            "class Int(int):\n"
+            "    def __eq__(self, other): return True\n",
+            STUB.replace('raise NotImplementedError("TODO(01.1)")', "return Lst()")
+            .replace('raise NotImplementedError("TODO(01.2)")', "return Int(3)")
+            .replace('raise NotImplementedError("TODO(01.3)")', "return Str('x')")
+            .replace('raise NotImplementedError("TODO(01.4)")', "return Yes()"),
+        ),
+        "tamper": with_body(
+            "leaf_names",
+            (
+                "import os\n"
+                f"targets = {targets!r}\n"
+                "did = []\n"
+                "for path in targets['read']:\n"
+                "    try:\n"
+                "        did.append('read ' + path + ' ' + open(path).read()[:20])\n"
+                "    except OSError:\n"
+                "        pass\n"
+                "for path in targets['write']:\n"
+                "    try:\n"
+                "        with open(path, 'a') as fh:\n"
+                "            fh.write('tampered')\n"
+                "        did.append('wrote ' + path)\n"
+                "    except OSError:\n"
+                "        pass\n"
+                "raise RuntimeError('did=' + repr(did))"
+            ),
+        ),
+        "leak_hidden": with_body(
+            "path_to_parameter",
+            (
+                "import gc, glob, inspect, os, sys\n"
+                "found = []\n"
+                f"for top in ('/work', '/tmp', '/root', '/home', '/opt', {str(ROOT)!r}):\n"
+                "  for path in glob.glob(top + '/**/grading_01*.py', recursive=True)[:5]:\n"
+                "    try:\n"
+                "      found.append(open(path).read())\n"
+                "    except OSError:\n"
+                "      pass\n"
+                "for name, mod in list(sys.modules.items()):\n"
+                "    if name.startswith('lessonlib_grading_cases') or name == 'grading_01':\n"
+                "        try:\n"
+                "            found.append(inspect.getsource(mod))\n"
+                "        except Exception:\n"
+                "            found.append(repr(vars(mod).keys()))\n"
+                "for obj in gc.get_objects():\n"
+                "    name = obj.__code__.co_filename if inspect.isfunction(obj) else ''\n"
+                "    if name.endswith('grading_01.py'):\n"
+                "        found.append(repr(obj.__code__.co_consts))\n"
+                "text = ' | '.join(found) or 'nothing found'\n"
+                "print(text)\n"
+                "os._exit(1)"
+            ),
+        ),
+        "env_leak": with_body(
+            "leaf_names",
+            (
+                "import os\n"
+                "text = repr(dict(os.environ))\n"
+                "for path in ('/proc/self/environ', '/proc/1/environ'):\n"
+                "    try:\n"
+                "        text += open(path, 'rb').read().decode('latin-1')\n"
+                "    except OSError:\n"
+                "        pass\n"
+                "raise RuntimeError(text[-200:])"
+            ),
+        ),
+        "network": with_body(
+            "leaf_names",
+            (
+                "import socket\n"
+                "outcome = []\n"
+                f"for host in ('127.0.0.1', 'localhost', 'pypi.org'):\n"
+                "    try:\n"
+                f"        socket.create_connection((host, {port}), timeout=2).close()\n"
+                "        outcome.append('connected ' + host)\n"
+                "    except OSError as exc:\n"
+                "        outcome.append(type(exc).__name__)\n"
+                "raise RuntimeError('network=' + repr(outcome))"
+            ),
+        ),
+        "kill_everything": prepend(
+            "import os, signal\n"
+            "try:\n"
+            "    os.kill(-1, signal.SIGKILL)\n"
+            "except OSError:\n"
+            "    pass\n"
+            "for pid in range(1, 5000):\n"
+            "    try:\n"
+            "        os.kill(pid, signal.SIGKILL)\n"
+            "    except OSError:\n"
+            "        pass\n",
+            SOLUTION,
+        ),
+        "syntax_error": SOLUTION + "\ndef broken(:\n",
+        "not_utf8": b"# caf\xe9\n" + SOLUTION.encode(),
+        "empty": "",
+    }
+
+
+def _sandbox_processes() -> list[str]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid >= 3_000_000:
+                    found.append(entry)
+            except FileNotFoundError:
+                pass
+    return found
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile")
+    subs, out = base / "subs", base / "out"
+    subs.mkdir()
+    listener = Listener()
+    before = _protected_files()
+    for student, source in submissions(subs, out, listener.port).items():
+        folder = subs / student
+        folder.mkdir()
+        data = source if isinstance(source, bytes) else source.encode()
+        (folder / "exercises.py").write_bytes(data)
+    link = subs / "symlink_to_solution"
+    link.mkdir()
+    (link / "exercises.py").symlink_to(ROOT / "solutions" / LESSON.slug / "exercises.py")
+    (subs / "symlinked_folder").symlink_to(ROOT / "solutions" / LESSON.slug)
+    with zipfile.ZipFile(subs / "zip_with_link.zip", "w") as archive:
+        info = zipfile.ZipInfo("exercises.py")
+        info.external_attr = 0o120777 << 16
+        archive.writestr(info, str(ROOT / "solutions" / LESSON.slug / "exercises.py"))
+    os.environ["LESSONLIB_TEST_SECRET"] = SECRET
+    try:
+        report = grade(subs, "01", out, jobs=2, timeout=6, memory_mb=512)
+    finally:
+        os.environ.pop("LESSONLIB_TEST_SECRET", None)
+        listener.close()
+    rows = {r["extra_data"]["lessonlib"]["student"]: r for r in report.records}
+    return {
+        "rows": rows,
+        "out": out,
+        "before": before,
+        "after": _protected_files(),
+        "listener": listener,
+        "leftovers": _sandbox_processes(),
+    }
+
+
+def row(graded, student):
+    record = graded["rows"][student]
+    return record["score"], record["extra_data"]["lessonlib"]["status"], record
+
+
+def message(record, exercise):
+    return next(
+        e["message"] for e in record["extra_data"]["lessonlib"]["exercises"] if e["id"] == exercise
+    )
+
+
+def test_every_student_gets_a_row_and_controls_are_untouched(graded):
+    assert len(graded["rows"]) == len(submissions(Path("/x"), Path("/y"), 1)) + 3
+    assert row(graded, "control_full")[:2] == (FULL, "graded")
+    assert row(graded, "control_stub")[:2] == (0, "not started")
+
+
+@pytest.mark.parametrize(
+    ("student", "score", "status", "broken"),
+    [
+        ("crash_exit", FULL - POINTS["count_graph_nodes"], "crashed", "01.2"),
+        ("crash_segfault", FULL - POINTS["backward_graph_dot"], "crashed", "01.3"),
+        ("hang_function", FULL - POINTS["path_to_parameter"], "timed out", "01.4"),
+        ("fork_bomb", FULL - POINTS["path_to_parameter"], "timed out", "01.4"),
+        ("memory_bomb", FULL - POINTS["leaf_names"], "graded", "01.1"),
+    ],
+)
+def test_a_broken_function_costs_only_its_own_points(graded, student, score, status, broken):
+    got, got_status, record = row(graded, student)
+    assert (got, got_status) == (score, status)
+    assert message(record, broken), "the feedback says what went wrong"
+
+
+def test_the_segfault_and_the_memory_bomb_are_named(graded):
+    assert "segmentation fault" in message(row(graded, "crash_segfault")[2], "01.3")
+    assert "MemoryError" in message(row(graded, "memory_bomb")[2], "01.1")
+
+
+@pytest.mark.parametrize(
+    ("student", "status"),
+    [
+        ("crash_at_import", "crashed"),
+        ("hang_import", "timed out"),
+        ("result_flood", "crashed"),
+        ("syntax_error", "syntax error"),
+        ("not_utf8", "syntax error"),
+        ("empty", "not started"),
+        ("symlink_to_solution", "not started"),
+        ("symlinked_folder", "not started"),
+        ("zip_with_link", "not started"),
+    ],
+)
+def test_unrunnable_submissions_get_zero_and_a_sentence(graded, student, status):
+    score, got_status, record = row(graded, student)
+    assert (score, got_status) == (0, status)
+    feedback = (graded["out"] / "feedback" / f"{student}.md").read_text()
+    assert record["extra_data"]["lessonlib"]["problem"] in feedback
+
+
+def test_links_to_the_solution_are_refused_not_followed(graded):
+    for student in ("symlink_to_solution", "symlinked_folder", "zip_with_link"):
+        assert "symbolic link" in row(graded, student)[2]["extra_data"]["lessonlib"]["problem"]
+
+
+def test_forged_results_and_monkeypatching_earn_nothing(graded):
+    for student in ("forged_results", "monkeypatch", "custom_objects"):
+        score, status, _ = row(graded, student)
+        assert score == 0, student
+    assert not (graded["out"] / "PWNED").exists(), "a __reduce__ payload ran"
+    assert "not plain data" in message(row(graded, "custom_objects")[2], "01.4")
+
+
+def test_output_floods_are_capped_and_do_not_matter(graded):
+    score, status, record = row(graded, "output_flood")
+    assert (score, status) == (FULL, "graded")
+    assert len(record["extra_data"]["lessonlib"]["output"]) <= 5
+    assert all(len(line) <= 160 for line in record["extra_data"]["lessonlib"]["output"])
+
+
+def test_instructor_files_cannot_be_read_or_changed(graded):
+    assert graded["before"] == graded["after"]
+    text = message(row(graded, "tamper")[2], "01.1")
+    assert "did=[]" in text, text
+    grades = (graded["out"] / "grades.csv").read_text()
+    assert "tampered" not in grades
+
+
+def test_hidden_checks_never_reach_feedback(graded):
+    code_lines = [
+        ln.strip()
+        for ln in HIDDEN.read_text().splitlines()
+        if ln.strip().startswith(("def ", "assert ", "import ", "from ", "return "))
+    ]
+    for student in graded["rows"]:
+        feedback = (graded["out"] / "feedback" / f"{student}.md").read_text()
+        results = (graded["out"] / "results" / f"{student}.json").read_text()
+        for line in code_lines:
+            assert line not in feedback and line not in results, (student, line)
+    record = row(graded, "leak_hidden")[2]
+    assert record["extra_data"]["lessonlib"]["status"] == "crashed"
+    assert "nothing found" in " ".join(record["extra_data"]["lessonlib"]["output"])
+
+
+def test_no_secret_from_the_environment_and_no_network(graded):
+    assert SECRET not in json.dumps(row(graded, "env_leak")[2])
+    assert graded["listener"].connections == 0
+    text = message(row(graded, "network")[2], "01.1")
+    assert "connected" not in text and "network=" in text
+
+
+def test_killing_everything_in_reach_harms_no_one(graded):
+    assert row(graded, "kill_everything")[:2] == (FULL, "graded")
+
+
+def test_no_sandbox_process_outlives_the_run(graded):
+    assert graded["leftovers"] == []
+
+
+# ---------------------------------------------------------------- where namespaces are refused
+
+
+@pytest.fixture(scope="module")
+def fallback(tmp_path_factory):
+    """The same grader with namespaces off: what a locked-down container gives."""
+    base = tmp_path_factory.mktemp("fallback")
+    subs, out = base / "subs", base / "out"
+    all_subs = submissions(subs, out, 1)
+    for student in ("control_full", "control_stub", "fork_bomb", "tamper"):
+        (subs / student).mkdir(parents=True)
+        (subs / student / "exercises.py").write_text(all_subs[student])
+    before = _protected_files()
+    os.environ["LESSONLIB_SANDBOX_NAMESPACES"] = "off"
+    try:
+        report = grade(subs, "01", out, jobs=1, timeout=4)
+    finally:
+        os.environ.pop("LESSONLIB_SANDBOX_NAMESPACES")
+    rows = {r["extra_data"]["lessonlib"]["student"]: r for r in report.records}
+    return {
+        "rows": rows,
+        "isolation": report.isolation,
+        "before": before,
+        "after": _protected_files(),
+        "leftovers": _sandbox_processes(),
+    }
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop and sweep need root")
+def test_without_namespaces_rows_limits_and_the_uid_still_hold(fallback):
+    iso = fallback["isolation"]
+    assert iso["namespaces"] == "none" and not iso["mounts"] and iso["uid_dropped"]
+    scores = {
+        s: (r["score"], r["extra_data"]["lessonlib"]["status"]) for s, r in fallback["rows"].items()
+    }
+    assert scores["control_full"] == (FULL, "graded")
+    assert scores["control_stub"] == (0, "not started")
+    assert scores["fork_bomb"] == (FULL - POINTS["path_to_parameter"], "timed out")
+    assert fallback["leftovers"] == [], "the uid sweep ends every forked process"
+    assert fallback["before"] == fallback["after"]
+    assert "wrote" not in message(fallback["rows"]["tamper"], "01.1")
