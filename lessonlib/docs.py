@@ -117,8 +117,10 @@ def lessons_table_markdown(lessons: list[Lesson] | None = None) -> str:
 
 
 def _mkdocs_env() -> dict[str, str]:
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", PYTHONWARNINGS="ignore")
     env["LESSONLIB_ROOT"] = str(project_root())
+    # The kernel must keep matplotlib's inline backend, so that plt.show() embeds figures.
+    env.pop("MPLBACKEND", None)
     return env
 
 
