@@ -1,0 +1,131 @@
+"""Local web servers in child processes: free ports, readiness checks, clean stops."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lessonlib.errors import LessonlibError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Can we bind ``port`` on ``host`` right now?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def answers(url: str, timeout: float = 0.5) -> bool:
+    """Does an HTTP server answer ``GET url`` with a 2xx status?"""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= resp.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@dataclass
+class Server:
+    """A server process we started: its URL, and ``stop()`` (also on leaving a ``with``)."""
+
+    url: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+    env_path: Path | None = None
+    started_in: float = 0.0
+    _stopped: bool = field(default=False, repr=False)
+
+    def running(self) -> bool:
+        return not self._stopped and self.process.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and wait for it to exit."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            if self.process.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(wait)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, so no server outlives its owner.
+
+    (Linux ties this to the thread that started the child: start servers from a thread
+    that lives as long as you need them, e.g. the main thread.)
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def launch(
+    cmd: list[str],
+    port: int,
+    log: Path,
+    *,
+    name: str,
+    timeout: float = 10.0,
+    cwd: Path | None = None,
+) -> Server:
+    """Start ``cmd`` (a server that will listen on 127.0.0.1:``port``) and wait until it answers.
+
+    Its output goes to ``log``. If it exits first, or does not answer within ``timeout``
+    seconds, raise a LessonlibError naming ``name`` and the log's last line.
+    """
+    url = f"http://127.0.0.1:{port}"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with log.open("w", encoding="utf-8") as fh:
+        process = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    server = Server(url, port, process, log)
+    while time.perf_counter() - t0 < timeout:
+        if process.poll() is not None:
+            lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            why = f" ({lines[-1].strip()})" if lines else ""
+            raise LessonlibError(f"the {name} server exited at start{why}; its log is {log}.")
+        if answers(url + "/"):
+            server.started_in = time.perf_counter() - t0
+            return server
+        time.sleep(0.05)
+    server.stop()
+    raise LessonlibError(f"the {name} server did not answer within {timeout:.0f} s; see {log}.")
