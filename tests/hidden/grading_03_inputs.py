@@ -1,0 +1,116 @@
+"""Inputs for lesson 03's graded calls: seeded models' parameters and Conv2d settings.
+
+Every builder is deterministic, so the sandbox (which calls the student's function) and the
+grader (which checks the answer) each build the same inputs from the same arguments. The
+models themselves come from ``model(name)``, which the checks call too (for torchinfo).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+from torchvision.models import resnet18
+
+from lessonlib.grading import Inputs
+
+# input_shape, out_channels, kernel, stride, padding, dilation (the visible tests' cases)
+CONV_CASES = [
+    ((2, 3, 32, 32), 8, 3, 1, 0, 1),
+    ((1, 3, 224, 224), 64, 7, 2, 3, 1),
+    ((4, 16, 15, 17), 4, (3, 5), (2, 1), (1, 2), (2, 1)),
+    ((1, 1, 28, 28), 6, 5, 3, 0, 1),
+    ((3, 8, 20, 9), 8, 3, 2, 4, 3),
+]
+
+
+class ScaledNet(nn.Module):
+    """A bare nn.Parameter next to layers, and two modules whose names share a prefix."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+        self.scale = nn.Parameter(torch.ones(8))
+        self.fc = nn.Linear(8, 4)
+        self.fc2 = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.body(x).mean(dim=(2, 3)) * self.scale
+        return self.fc2(self.fc(h))
+
+
+def _seeded(factory):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return factory()
+
+
+def _partly_frozen_resnet() -> nn.Module:
+    model = _seeded(lambda: resnet18(weights=None))
+    model.layer1.requires_grad_(False)
+    model.bn1.requires_grad_(False)
+    return model
+
+
+def _scaled_net_frozen_body() -> nn.Module:
+    model = _seeded(ScaledNet)
+    model.body.requires_grad_(False)
+    return model
+
+
+def _resnet_frozen_head() -> nn.Module:
+    model = _seeded(lambda: resnet18(weights=None))
+    model.fc.requires_grad_(False)  # the head must end up trainable anyway
+    return model
+
+
+def _mixed_dtypes() -> nn.Module:
+    return _seeded(
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 8, 3), nn.Linear(40, 40).half(), nn.Linear(40, 40, dtype=torch.float64)
+        )
+    )
+
+
+MODELS = {
+    "resnet18": lambda: _seeded(lambda: resnet18(weights=None)),
+    "partly frozen resnet18": _partly_frozen_resnet,
+    "resnet18 with a frozen head": _resnet_frozen_head,
+    "ScaledNet": lambda: _seeded(ScaledNet),
+    "ScaledNet with a frozen body": _scaled_net_frozen_body,
+    "mixed dtypes": _mixed_dtypes,
+    "bfloat16 Linear": lambda: _seeded(lambda: nn.Linear(100, 100, dtype=torch.bfloat16)),
+}
+
+
+@functools.cache
+def model(name: str) -> nn.Module:
+    """One of MODELS, built once per process (the checks only read it: never modify it)."""
+    return MODELS[name]()
+
+
+def parameters_of(name: str) -> Inputs:
+    """A fresh copy of the named model's ``dict(named_parameters())``."""
+    return Inputs(dict(MODELS[name]().named_parameters()))
+
+
+def parameters_and_head(name: str, head: str) -> Inputs:
+    return Inputs(dict(MODELS[name]().named_parameters()), head)
+
+
+def no_parameters() -> Inputs:
+    return Inputs({})
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def call_with(*args, **kwargs) -> Inputs:
+    """The arguments as given: shapes, channel counts, kernel settings.
+
+    Builder arguments reach the sandbox as JSON, where tuples become lists; the exercises
+    take shapes and (height, width) pairs as tuples, so they are turned back into tuples.
+    """
+    return Inputs(*_tuples(args), **{k: _tuples(v) for k, v in kwargs.items()})

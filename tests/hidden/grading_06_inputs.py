@@ -1,0 +1,168 @@
+"""Inputs for lesson 06's graded calls: seeded models, batches and ONNX files.
+
+Every builder is deterministic, so the sandbox (which calls the student's function) and the
+grader (which checks the answer) each build the same inputs from the same arguments.
+
+Three exercises take the *path* of an ONNX file. A sandbox sees none of the course's files
+and starts with an empty work folder, so the builders write each file (named by its
+SHA-256) into a folder under ``/dev/shm``, which the sandbox sees read-only, and pass its
+path as a plain str. The grader never trusts that file: checks use the bytes kept in
+``FILES``, filled when the grader builds its own copy of the inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx_reference import handmade_mlp, shift_initializer
+from torch import nn
+
+from lessonlib.grading import Inputs
+from lessonlib.models import small_cnn
+
+SHARED_ROOT = Path("/dev/shm")
+FILES: dict[str, bytes] = {}  # path given to the student -> the bytes the builder wrote
+
+
+def batch(n: int, *shape: int, seed: int = 0) -> np.ndarray:
+    """The visible tests' batches: float32 normal noise, seeded by ``seed + n``."""
+    return np.random.default_rng(seed + n).standard_normal((n, *shape)).astype(np.float32)
+
+
+class Head(nn.Module):
+    """A forward argument not called ``x``, and a LayerNorm: exporters must cope with both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(10, 16), nn.LayerNorm(16), nn.GELU(), nn.Linear(16, 3))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).softmax(dim=-1)
+
+
+def _seeded_head(seed: int = 0) -> Head:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Head().eval()
+
+
+def shared_file(data: bytes, name: str) -> str:
+    """Write ``data`` where a sandbox can read it (not write it); return its path."""
+    if not SHARED_ROOT.is_dir():
+        raise RuntimeError(f"lesson 06 grading needs {SHARED_ROOT} (a Linux tmpfs) for its files.")
+    folder = SHARED_ROOT / f"lessonlib-grading-06-{os.getuid()}"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    folder.chmod(0o755)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:24]}-{name}"
+    if not path.is_file() or path.read_bytes() != data:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    FILES[str(path)] = data
+    return str(path)
+
+
+def _legacy_bytes(model: nn.Module, example: torch.Tensor, **kwargs) -> bytes:
+    """The TorchScript exporter's file, as bytes (the tests' way of making ONNX files)."""
+    kwargs.setdefault("input_names", ["image"])
+    kwargs.setdefault("output_names", ["logits"])
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), buffer, dynamo=False, **kwargs)
+    return buffer.getvalue()
+
+
+def _example(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------- 06.1
+
+
+@functools.cache
+def warm_exporter() -> None:
+    """Export a tiny model once, so every sandbox forked later starts with the exporter loaded.
+
+    The first dynamo export in a process spends seconds importing and setting up; done here,
+    in the warm process, it is not charged to each student's time limit.
+    """
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            nn.Linear(2, 2).eval(),
+            (torch.zeros(2, 2),),
+            dynamo=True,
+            verbose=False,
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=64)},),
+        )
+
+
+def cnn_to_export(seed: int = 3) -> Inputs:
+    """A SmallCNN in eval mode, a (2, 3, 32, 32) example and a relative path to write."""
+    warm_exporter()
+    return Inputs(small_cnn(seed=seed).eval(), _example(2, 3, 32, 32), "model.onnx")
+
+
+def head_to_export(seed: int = 0) -> Inputs:
+    """A model whose forward argument is ``features``, with LayerNorm and GELU."""
+    warm_exporter()
+    return Inputs(_seeded_head(seed), _example(3, 10, seed=seed), "model.onnx")
+
+
+# ---------------------------------------------------------------- 06.2 and 06.4
+
+
+def handmade_file(seed: int = 0) -> Inputs:
+    """A 2-layer MLP written node by node with onnx.helper (a symbolic batch 'N')."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = handmade_mlp(Path(tmp) / "mlp.onnx", seed=seed).read_bytes()
+    return Inputs(shared_file(data, "mlp.onnx"))
+
+
+def training_cnn_file(seed: int = 1) -> Inputs:
+    """A SmallCNN exported in training mode: BatchNormalization stays in the graph."""
+    model = small_cnn(seed=seed).train()
+    data = _legacy_bytes(model, _example(2, 3, 32, 32), training=torch.onnx.TrainingMode.TRAINING)
+    return Inputs(shared_file(data, "cnn.onnx"))
+
+
+def cnn_with_weights_as_inputs(seed: int = 5) -> Inputs:
+    """A dynamic-batch SmallCNN whose initializers are also listed as graph inputs."""
+    data = _legacy_bytes(
+        small_cnn(seed=seed).eval(),
+        _example(2, 3, 48, 48),
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        keep_initializers_as_inputs=True,
+    )
+    return Inputs(shared_file(data, "cnn.onnx"))
+
+
+# ---------------------------------------------------------------- 06.3
+
+
+def model_file_and_batch(
+    seed: int = 2, n: int = 5, batch_seed: int = 0, shift: float = 0.0
+) -> Inputs:
+    """A SmallCNN, its dynamic-batch export (one bias shifted by ``shift``) and a batch."""
+    model = small_cnn(seed=seed).eval()
+    data = _legacy_bytes(model, _example(2, 3, 32, 32), dynamic_axes={"image": {0: "batch"}})
+    if shift:
+        with tempfile.TemporaryDirectory() as tmp:
+            src, out = Path(tmp) / "cnn.onnx", Path(tmp) / "tampered.onnx"
+            src.write_bytes(data)
+            data = shift_initializer(src, out, "classifier.2.bias", shift).read_bytes()
+    onnx.checker.check_model(onnx.load_from_string(data))
+    return Inputs(model, shared_file(data, "cnn.onnx"), batch(n, 3, 32, 32, seed=batch_seed))
