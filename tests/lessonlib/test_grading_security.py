@@ -11,6 +11,7 @@ import ast
 import hashlib
 import json
 import os
+import time
 import socket
 import threading
 import zipfile
@@ -275,16 +276,21 @@ def submissions(subs: Path, out: Path, port: int) -> dict[str, str | bytes]:
     }
 
 
-def _sandbox_processes() -> list[str]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid >= 3_000_000:
-                    found.append(entry)
-            except FileNotFoundError:
-                pass
-    return found
+def _sandbox_processes(settle: float = 3.0) -> list[str]:
+    """Processes still running under a sandbox uid (a process being reaped gets ``settle`` s)."""
+    deadline = time.monotonic() + settle
+    while True:
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.stat(f"/proc/{entry}").st_uid >= 3_000_000:
+                        found.append(entry)
+                except FileNotFoundError:
+                    pass
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
