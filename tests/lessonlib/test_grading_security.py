@@ -11,9 +11,9 @@ import ast
 import hashlib
 import json
 import os
-import time
 import socket
 import threading
+import time
 import zipfile
 from pathlib import Path
 
