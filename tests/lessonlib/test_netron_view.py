@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -15,6 +13,7 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
+from server_cli import serve_then_ctrl_c
 
 from lessonlib.errors import LessonlibError
 from lessonlib.headless import chromium_path
@@ -118,18 +117,9 @@ def test_cli_bad_file_exits_2(tmp_path, bad):
 
 def test_cli_prints_url_and_stops_on_ctrl_c(models):
     proc = _cli(models["mlp"])
-    try:
-        line = proc.stdout.readline()
-        url = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert url, f"no URL in {line!r}"
-        assert answers(url.group(0) + "/")
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    url, out, err = serve_then_ctrl_c(proc)
     assert proc.returncode == 0, err
-    assert not answers(url.group(0) + "/")
+    assert not answers(url + "/")
 
 
 @pytest.mark.browser

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from server_cli import serve_then_ctrl_c
 
 from lessonlib.errors import LessonlibError
 from lessonlib.headless import chromium_path
@@ -167,18 +167,9 @@ def _cli(*args):
 
 def test_cli_prints_the_url_and_stops_on_ctrl_c(tmp_path):
     proc = _cli("visdom", "--port", str(free_port()), "--env-path", str(tmp_path / "envs"))
-    try:
-        line = proc.stdout.readline()
-        url = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert url, f"no URL in {line!r}"
-        assert answers(url.group(0) + "/")
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    url, out, err = serve_then_ctrl_c(proc)
     assert proc.returncode == 0, err
-    assert "Traceback" not in out + err and not answers(url.group(0) + "/")
+    assert "Traceback" not in out + err and not answers(url + "/")
 
 
 def test_cli_busy_port_is_one_sentence():
