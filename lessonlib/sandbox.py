@@ -107,6 +107,22 @@ def _mount(
     )
 
 
+def _loopback_up() -> None:
+    """Bring up ``lo`` in a fresh network namespace: 127.0.0.1 works, nothing else is reachable.
+
+    Exercises such as a 2-process gloo job talk to themselves over loopback; the namespace has
+    no other interface, so this opens no route out of the sandbox.
+    """
+    import fcntl
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH", b"lo", 0)
+        flags = struct.unpack("16sH", fcntl.ioctl(sock, siocgifflags, request + b"\0" * 22)[:18])[1]
+        fcntl.ioctl(sock, siocsifflags, struct.pack("16sH", b"lo", flags | iff_up) + b"\0" * 22)
+
+
 def _prctl(option: int, value: int) -> None:
     _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), "prctl")
 
@@ -568,7 +584,10 @@ def _sandbox(
     uid = config.uid + int(request.get("slot", 0))
     if mode != "none":
         _unshare(_SANDBOX_FLAGS)
-    if mode != "none":
+        try:
+            _loopback_up()
+        except OSError as exc:
+            isolation.notes.append(f"loopback stays down ({exc.strerror})")
         try:
             _hide_and_lock(config, uid if mode == "root" else 0)
             _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
