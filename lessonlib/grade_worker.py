@@ -36,6 +36,7 @@ from lessonlib.grading import (
 from lessonlib.sandbox import EXIT_SETUP_FAILED, Limits, SandboxConfig, Zygote, default_keep_paths
 
 MAX_RESULT_BYTES = 64 * 2**20
+MAX_STATE_BYTES = 32 * 2**20  # a service's state (grade_services.MAX_SNAPSHOT_BYTES)
 OUTPUT_TAIL_BYTES = 16 * 1024
 KILL_GRACE_S = 2.0
 ZYGOTE_GRACE_S = 15.0
@@ -61,6 +62,7 @@ class SandboxRun:
     kill_reason: str = ""  # "case", "budget", "size" or ""
     active: int | None = None  # the case running when it ended
     elapsed: float = 0.0
+    services: dict[str, bytes | None] = field(default_factory=dict)  # each server's state
 
     def first(self, kind: str) -> dict | None:
         return next((e for e in self.events if e.get("event") == kind), None)
@@ -115,24 +117,29 @@ def run_sandbox(
     output_r, output_w = os.pipe()
     memfd = os.memfd_create("exercises", os.MFD_CLOEXEC)
     os.write(memfd, source)
+    services = sorted({s.service for s in specs if s.service})
+    state_pipes = {name: os.pipe() for name in services}  # each server writes its state here
     request = {
         "cases": [s.to_json() for s in specs],
         "limits": asdict(limits),
         "slot": slot,
         "fallback_dir": fallback_dir,
         "modules": modules,
+        "services": services,
     }
     start = time.monotonic()
+    sent = [result_w, output_w, memfd, *(w for _, w in state_pipes.values())]
     try:
-        zygote.spawn(request, [result_w, output_w, memfd])
+        zygote.spawn(request, sent)
     finally:
-        for fd in (result_w, output_w, memfd):
+        for fd in sent:
             os.close(fd)
+    states = {r: (name, bytearray()) for name, (r, _) in state_pipes.items()}
     timeouts = {s.index: s.timeout for s in specs}
     wanted = set(timeouts)
     started: dict[int, float] = {}
     buffer, output, received, scanned = bytearray(), bytearray(), 0, 0
-    open_fds = {result_r, output_r}
+    open_fds = {result_r, output_r, *states}
     killed_at = exited_at = None
     while True:
         now = time.monotonic()
@@ -164,6 +171,11 @@ def run_sandbox(
                 open_fds.discard(fd)
                 os.close(fd)
                 continue
+            if fd in states:
+                name, data = states[fd]
+                if len(data) <= MAX_STATE_BYTES:
+                    data += chunk
+                continue
             if fd == result_r:
                 received += len(chunk)
                 buffer += chunk
@@ -176,6 +188,9 @@ def run_sandbox(
                     del output[:-OUTPUT_TAIL_BYTES]
     for fd in open_fds:
         os.close(fd)
+    for fd, (name, data) in states.items():
+        complete = fd not in open_fds and len(data) <= MAX_STATE_BYTES
+        run.services[name] = bytes(data) if complete and data else None
     run.output = bytes(output[-OUTPUT_TAIL_BYTES:])
     run.elapsed = time.monotonic() - start
     return run
@@ -237,6 +252,9 @@ class Grader:
         self.cases, self.specs = load_cases(self.lesson, self.root)
         self.modules = sorted({s.module for s in self.specs})
         self._inputs: dict[int, Any] = {}
+        # Without namespaces a case's server listens on the machine's own loopback, where any
+        # sandbox could reach it: then no other job's sandbox runs while one is up.
+        self.lock_path = self.scratch.parent / "services.lock"
 
     def probe(self) -> dict:
         """An empty submission: builds every case's inputs once, reports the isolation."""
@@ -254,34 +272,62 @@ class Grader:
                 f"case {spec.index} ({spec.name}) of the case file cannot be built: "
                 f"{broken[0].get('message')}"
             )
+        down = [e for e in run.events if e.get("event") == "service_error"]
+        down += [
+            {"case": s.index, "message": f"the {s.service} server sent no state"}
+            for s in self.specs
+            if s.service and not run.services.get(s.service)
+        ]
+        if down:
+            spec = self.specs[down[0]["case"]]
+            raise RuntimeError(
+                f"case {spec.index} ({spec.name}) needs a server that does not work here: "
+                f"{down[0].get('message')}"
+            )
         isolation = dict(event["isolation"])
         isolation["notes"] = [*self.zygote.notes, *isolation.get("notes", [])]
         return isolation
 
     def _run(self, source: bytes, specs: list[CaseSpec], budget: float) -> SandboxRun:
+        import contextlib
+        import fcntl
+
         fallback = str(self.fallback_root / "work")
         _clear(Path(fallback))
-        return run_sandbox(
-            self.zygote, source, specs, budget, self.limits, self.slot, fallback, self.modules
-        )
+        for folder in self.fallback_root.glob("service-*"):
+            _clear(folder)
+        with contextlib.ExitStack() as stack:
+            if self.zygote.mode == "none":
+                lock = stack.enter_context(open(self.lock_path, "a"))
+                serves = any(s.service for s in specs)
+                fcntl.flock(lock, fcntl.LOCK_EX if serves else fcntl.LOCK_SH)
+            return run_sandbox(
+                self.zygote, source, specs, budget, self.limits, self.slot, fallback, self.modules
+            )
 
     def close(self) -> None:
         self.zygote.close()
         _clear(self.fallback_root)
 
     def inputs(self, spec: CaseSpec):
+        """The grader's own copy of a case's inputs (input files written under its scratch)."""
         if spec.index not in self._inputs:
             import importlib
+
+            from lessonlib.grading import resolve_inputs
 
             builder: Any = importlib.import_module(spec.module)
             for part in spec.qualname.split("."):
                 builder = getattr(builder, part)
-            self._inputs[spec.index] = builder(*spec.args, **spec.kwargs)
+            folder = self.scratch / "inputs" / f"case{spec.index}"
+            built = builder(*spec.args, **spec.kwargs)
+            self._inputs[spec.index] = resolve_inputs(built, folder, None)
         return self._inputs[spec.index]
 
     def grade(self, source: bytes) -> tuple[list[CaseOutcome], RunProblem | None, list[str]]:
         outcomes: dict[int, CaseOutcome] = {}
         ends: dict[int, dict] = {}
+        states: dict[int, bytes | None] = {}  # a service case's server state, from its run
         remaining = list(self.specs)
         budget = self.timeout
         output = b""
@@ -297,13 +343,14 @@ class Grader:
                         f"{s.function}() on {s.name}.",
                     )
                 break
-            run = self._run(source, remaining, budget)
+            batch = _next_batch(remaining)
+            run = self._run(source, batch, budget)
             budget -= run.elapsed
             output += run.output
             problem = self._import_problem(run)
             if problem is not None:
                 return [], problem, output_lines(output)
-            by_index = {s.index: s for s in remaining}
+            by_index = {s.index: s for s in batch}
             for event in run.events:
                 spec = by_index.get(event.get("case"))
                 if spec is None or spec.index in outcomes or spec.index in ends:
@@ -311,7 +358,9 @@ class Grader:
                 kind = event["event"]
                 if kind == "end":
                     ends[spec.index] = event
-                elif kind in ("raised", "missing", "builder_error"):
+                    if spec.service:
+                        states[spec.index] = run.services.get(spec.service)
+                elif kind in ("raised", "missing", "builder_error", "service_error"):
                     outcomes[spec.index] = _outcome_from_event(spec, event)
             stopped = run.active if run.active in by_index else None
             if stopped is not None and stopped not in outcomes and stopped not in ends:
@@ -349,9 +398,10 @@ class Grader:
                 if s.exercise in dead:
                     outcomes[s.index] = CaseOutcome(s.index, s.exercise, s.name, "skipped")
             left = [s for s in left if s.index not in outcomes]
-            if left and stopped is None and not run.kill_reason:
+            unrun = [s for s in left if s.index in by_index]
+            if unrun and stopped is None and not run.kill_reason:
                 # It ended between cases without a word: a crash outside any call.
-                for s in left:
+                for s in unrun:
                     outcomes[s.index] = CaseOutcome(
                         s.index,
                         s.exercise,
@@ -360,11 +410,11 @@ class Grader:
                         f"the process ended before {s.function}() ran on {s.name} "
                         f"({describe_exit(run.exit_code)}).",
                     )
-                left = []
+                left = [s for s in left if s.index not in by_index]
             remaining = left
         for index, event in sorted(ends.items()):
             spec = next(s for s in self.specs if s.index == index)
-            outcomes[index] = self._check(spec, event)
+            outcomes[index] = self._check(spec, event, states.get(index))
         return sorted(outcomes.values(), key=lambda o: o.index), None, output_lines(output)
 
     def _import_problem(self, run: SandboxRun) -> RunProblem | None:
@@ -411,7 +461,7 @@ class Grader:
             )
         return None
 
-    def _check(self, spec: CaseSpec, event: dict) -> CaseOutcome:
+    def _check(self, spec: CaseSpec, event: dict, state: bytes | None = None) -> CaseOutcome:
         from lessonlib import plaindata
 
         case = self.cases[spec.index]
@@ -435,8 +485,20 @@ class Grader:
                 "strings, tensors).",
             )
         files = self._unpack(spec.index, event.get("files"))
+        extra: tuple = ()
+        if spec.service:
+            try:
+                extra = (json.loads(state),) if state else ()
+            except (ValueError, RecursionError):
+                extra = ()
+            if not extra:
+                return outcome(
+                    FAILED,
+                    f"On {spec.name}: the grader could not read the {spec.service} server's "
+                    "state after the call (did the call flood or crash the server?).",
+                )
         try:
-            case.check(got, self.inputs(spec), files)
+            case.check(got, self.inputs(spec), files, *extra)
         except AssertionError as exc:
             text = str(exc).strip() or "the returned value is not right."
             return outcome(FAILED, f"On {spec.name}: {text}")
@@ -484,6 +546,14 @@ class Grader:
         return folder
 
 
+def _next_batch(remaining: list[CaseSpec]) -> list[CaseSpec]:
+    """The cases of the next sandbox run: a case with a service runs alone, with a fresh server
+    that only the submission's import and that one call can reach; the others run together."""
+    if remaining[0].service:
+        return remaining[:1]
+    return [s for s in remaining if not s.service]
+
+
 def _outcome_from_event(spec: CaseSpec, event: dict) -> CaseOutcome:
     kind = event["event"]
     if kind == "missing":
@@ -493,6 +563,19 @@ def _outcome_from_event(spec: CaseSpec, event: dict) -> CaseOutcome:
             spec.name,
             NOT_STARTED,
             f"exercises.py has no function {spec.function}().",
+        )
+    if kind == "service_error":
+        print(
+            f"case {spec.index} ({spec.name}): {event.get('message')}",
+            file=sys.stderr,
+        )
+        return CaseOutcome(
+            spec.index,
+            spec.exercise,
+            spec.name,
+            FAILED,
+            f"the grader could not start the {spec.service} server this case needs (a problem "
+            "in the course, not in your code): tell your teacher.",
         )
     if kind == "builder_error":
         print(

@@ -15,6 +15,15 @@ A lesson is graded from ``tests/hidden/grading_NN.py``, which lists ``Case`` obj
   once per grader process and shared by every submission: never modify them); ``files`` is
   a folder holding whatever the call wrote into its working directory. It raises
   ``AssertionError`` with one plain sentence when the answer is wrong.
+* ``InputFile(name, data)`` anywhere in the arguments (also inside lists, tuples and dicts)
+  gives the function a *path*: the sandbox writes ``data`` into its throwaway work folder
+  and passes that file's path as a str; the grader's copy of the inputs gets the path of its
+  own copy of the same bytes, which the submission cannot reach.
+* ``Case(..., service="visdom")`` runs a fresh server for the sandbox run (see
+  ``lessonlib.grade_services``), outside the sandbox and out of the submission's reach;
+  ``ServiceURL("visdom")`` in the arguments becomes the URL the sandbox reaches it at. Such
+  a case's check takes a fourth argument, ``state``: what the grader read from the server
+  after the sandbox ended (for visdom: ``{env: {window id: window}}``).
 
 An exercise earns its points when every one of its cases passes.
 """
@@ -44,7 +53,14 @@ STATUSES = (GRADED, NOT_STARTED, SYNTAX_ERROR, TIMED_OUT, CRASHED)
 PASSED, FAILED = "passed", "failed"
 RESULTS_FORMAT = 1
 MAX_SOURCE_BYTES = 1_000_000
-_ENGINE_FILES = ("grading.py", "grade_worker.py", "grade_run.py", "sandbox.py", "plaindata.py")
+_ENGINE_FILES = (
+    "grading.py",
+    "grade_worker.py",
+    "grade_run.py",
+    "sandbox.py",
+    "plaindata.py",
+    "grade_services.py",
+)
 
 
 class Inputs:
@@ -60,6 +76,84 @@ class Inputs:
         return f"Inputs({len(self.args)} args, {sorted(self.kwargs)})"
 
 
+class InputFile:
+    """A file the student's function gets by path: ``Inputs(InputFile("model.onnx", data))``.
+
+    The sandbox writes ``data`` into its own work folder and passes the file's path (a str);
+    the grader's copy of the inputs holds the path of the grader's own copy of ``data``.
+    ``name`` is a relative path ("model.onnx", "logs/run.log"); every file of a case needs
+    its own name.
+    """
+
+    __slots__ = ("name", "data")
+
+    def __init__(self, name: str, data: bytes) -> None:
+        parts = str(name).split("/")
+        if (
+            not isinstance(name, str)
+            or "\0" in name
+            or len(parts) > 8
+            or any(p in ("", ".", "..") or len(p) > 255 for p in parts)
+        ):
+            raise ValueError(f"InputFile name must be a plain relative path, not {name!r}.")
+        self.name = name
+        self.data = bytes(data)
+
+    def __repr__(self) -> str:
+        return f"InputFile({self.name!r}, {len(self.data)} bytes)"
+
+
+class ServiceURL:
+    """Stands for the URL of the case's service: the sandbox passes ``http://127.0.0.1:PORT``.
+
+    In the grader's copy of the inputs it stays a ``ServiceURL``: by the time checks run the
+    server is gone, and the check reads the ``state`` the grader took from it instead.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"ServiceURL({self.name!r})"
+
+
+class ServiceUnavailable(RuntimeError):
+    """The sandbox has no URL for a ``ServiceURL`` (the server could not be started)."""
+
+
+def resolve_inputs(inputs: Inputs, folder: str | Path, urls: dict[str, str] | None) -> Inputs:
+    """``inputs`` with each ``InputFile`` written under ``folder`` (replaced by its path, a str)
+    and, when ``urls`` is given, each ``ServiceURL`` replaced by its URL."""
+    written: dict[str, bytes] = {}
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, InputFile):
+            if written.get(value.name, value.data) != value.data:
+                raise ValueError(f"two input files of one case are named {value.name!r}.")
+            written[value.name] = value.data
+            path = Path(folder, *value.name.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(value.data)
+            path.chmod(0o444)
+            return str(path)
+        if isinstance(value, ServiceURL):
+            if urls is None:
+                return value
+            if value.name not in urls:
+                raise ServiceUnavailable(value.name)
+            return urls[value.name]
+        if type(value) in (list, tuple):
+            return type(value)(resolve(v) for v in value)
+        if type(value) is dict:
+            return {k: resolve(v) for k, v in value.items()}
+        return value
+
+    return Inputs(*resolve(inputs.args), **resolve(inputs.kwargs))
+
+
 @dataclass(frozen=True)
 class Case:
     """One graded call: exercise id, a plain name for feedback, builder, check."""
@@ -67,9 +161,10 @@ class Case:
     exercise: str
     name: str
     build: Callable[..., Inputs]
-    check: Callable[[Any, Inputs, Path], None]
+    check: Callable[..., None]  # check(got, inputs, files) or, with a service, (…, state)
     function: str | None = None  # default: the exercise's function in meta.toml
     timeout: float = 10.0
+    service: str | None = None  # a server the grader runs for the call (grade_services)
 
 
 @dataclass(frozen=True)
@@ -85,9 +180,10 @@ class CaseSpec:
     args: tuple
     kwargs: dict
     timeout: float
+    service: str | None = None
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "index": self.index,
             "exercise": self.exercise,
             "function": self.function,
@@ -96,6 +192,9 @@ class CaseSpec:
             "args": list(self.args),
             "kwargs": self.kwargs,
         }
+        if self.service:
+            data["service"] = self.service
+        return data
 
 
 # ---------------------------------------------------------------- case files
@@ -138,6 +237,13 @@ def _spec(index: int, case: Case, function: str, case_module: str) -> CaseSpec:
         )
     if not _plain(list(args)) or not _plain(kwargs):
         raise LessonlibError(f"{where}: builder arguments must be plain data (numbers, strings).")
+    if case.service is not None:
+        from lessonlib.grade_services import SERVICES
+
+        if case.service not in SERVICES:
+            raise LessonlibError(
+                f"{where}: unknown service {case.service!r} (known: {', '.join(SERVICES)})."
+            )
     return CaseSpec(
         index,
         case.exercise,
@@ -148,6 +254,7 @@ def _spec(index: int, case: Case, function: str, case_module: str) -> CaseSpec:
         tuple(args),
         kwargs,
         float(case.timeout),
+        case.service,
     )
 
 

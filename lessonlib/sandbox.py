@@ -2,9 +2,10 @@
 
 Process tree, per grading job (``lessonlib.grade_worker`` is the grader):
 
-    grader ──── zygote ──── sandbox (one per submission; pid 1 of its own pid namespace)
-    (checks)    (torch       own mount/net/ipc/uts namespaces, rlimits, unprivileged uid,
-                 imported)   scrubbed env, tmpfs work dir, instructor files hidden
+    grader ──── zygote ──┬── sandbox (one per submission; pid 1 of its own pid namespace)
+    (checks)    (torch   │   own mount/net/ipc/uts namespaces, rlimits, unprivileged uid,
+                imported)│   scrubbed env, tmpfs work dir, instructor files hidden
+                         └── service (only for a case that names one: a fresh server)
 
 * The **zygote** is forked from the grader right after ``import torch`` and before the
   grader loads any checker or sees any student's data, so nothing forked from it holds
@@ -21,7 +22,13 @@ Process tree, per grading job (``lessonlib.grade_worker`` is the grader):
   capability inside a user namespace), clears the environment, then compiles and imports
   the student's file and calls its functions, writing one JSON line per event to fd 3.
   The grader decodes those lines with ``lessonlib.plaindata``; nothing the sandbox says is a
-  verdict.
+  verdict. ``/dev/shm`` is a private, empty tmpfs; a case's ``InputFile`` is written into the
+  work dir just before its call.
+* A **service** (``Case(..., service="visdom")``) is a server the zygote forks next to the
+  sandbox for one run, confined the same way under a uid of its own. The sandbox listens on
+  127.0.0.1 in its own network namespace and passes the listening socket to it before the
+  submission is imported; when the sandbox has ended, the service writes its state to a pipe
+  the grader reads, and is killed (``lessonlib.grade_services``).
 
 Without root, the zygote first enters a user namespace of its own (where the kernel allows
 it). Where no namespaces are allowed at all, the sandbox still runs with the layers that hold
@@ -83,6 +90,8 @@ VISIBLE_TOP_LEVEL = (
 )
 PRIVATE_VAR = ("/var/tmp", "/var/log", "/var/mail", "/var/spool", "/var/backups", "/var/lib/sss")
 SANDBOX_UID_BASE = 3_000_000  # one uid per job slot: RLIMIT_NPROC then counts one sandbox
+SERVICE_UID_OFFSET = 1000  # a case's server (grade_services) runs as SANDBOX_UID_BASE + 1000 + slot
+SERVICE_GRACE_S = 5.0  # how long a server may take to hand over its state (< ZYGOTE_GRACE_S)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -374,6 +383,7 @@ def _serve(sock: socket.socket, config: SandboxConfig, mode: str) -> None:
         for module in request.get("modules", []):
             importlib.import_module(module)  # builder modules: imported here, kept warm
         _build_inputs(request, inputs)
+        services = _start_services(sock, request, fds[3:], config, mode, own_pidns)
         if mode != "none":
             _unshare(CLONE_NEWPID)
         pid = os.fork()
@@ -381,7 +391,7 @@ def _serve(sock: socket.socket, config: SandboxConfig, mode: str) -> None:
             code = EXIT_SETUP_FAILED
             try:
                 sock.close()
-                code = _sandbox(request, fds, config, mode, inputs)
+                code = _sandbox(request, fds[:3], config, mode, inputs, services)
             except BaseException:  # noqa: BLE001 - report, never return into the loop
                 traceback.print_exc()
             os._exit(code)
@@ -389,6 +399,8 @@ def _serve(sock: socket.socket, config: SandboxConfig, mode: str) -> None:
             _check(_libc.setns(own_pidns, CLONE_NEWPID), "setns")
         for fd in fds:
             os.close(fd)
+        for service in services.values():
+            service.close_sandbox_end()
         pidfd = os.pidfd_open(pid)
         sock.send(json.dumps({"sandbox": pid}).encode())
         while True:
@@ -399,11 +411,13 @@ def _serve(sock: socket.socket, config: SandboxConfig, mode: str) -> None:
             _kill_sandbox(pid)  # a kill request, or the grader went away
             if not data:
                 os.waitpid(pid, 0)
+                _stop_services(services, config, mode, request, snapshot=False)
                 return
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
         if mode == "none":
             _sweep(pid, config.uid + int(request.get("slot", 0)))
+        _stop_services(services, config, mode, request, snapshot=True)
         sock.send(json.dumps({"exit": pid, "status": status}).encode())
 
 
@@ -413,6 +427,163 @@ def _kill_sandbox(pid: int) -> None:
             kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+# ---------------------------------------------------------------- a case's server
+
+
+@dataclass
+class _Service:
+    """A server the zygote started for one sandbox run (see ``lessonlib.grade_services``)."""
+
+    name: str
+    pid: int = 0
+    pidfd: int = -1
+    control: socket.socket | None = None  # the zygote's end: "snapshot" (or EOF) ends it
+    sandbox_end: int = -1  # the sandbox sends its listening socket through this
+    error: str = ""
+
+    def close_sandbox_end(self) -> None:
+        if self.sandbox_end >= 0:
+            os.close(self.sandbox_end)
+            self.sandbox_end = -1
+
+
+def service_uid(config: SandboxConfig, slot: int) -> int:
+    return config.uid + SERVICE_UID_OFFSET + slot
+
+
+def _start_services(
+    sock: socket.socket,
+    request: dict,
+    snapshot_fds: list[int],
+    config: SandboxConfig,
+    mode: str,
+    own_pidns: int,
+) -> dict[str, _Service]:
+    """Fork one confined server per service the run's cases name (failures kept per service)."""
+    from lessonlib import grade_services
+
+    started: dict[str, _Service] = {}
+    for name, snapshot_fd in zip(request.get("services", []), snapshot_fds, strict=False):
+        service = started[name] = _Service(name)
+        try:
+            grade_services.warm(name)  # imported once here; every server forks warm
+            own_end, sandbox_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            control, control_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            if mode != "none":
+                _unshare(CLONE_NEWPID)
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    code = EXIT_SETUP_FAILED
+                    try:
+                        sock.close()
+                        fds = [own_end.fileno(), control_child.fileno(), snapshot_fd]
+                        code = _service_child(name, request, config, mode, fds)
+                    except BaseException:  # noqa: BLE001 - report, never return into the loop
+                        traceback.print_exc()
+                    os._exit(code)
+            finally:
+                if mode != "none":
+                    _check(_libc.setns(own_pidns, CLONE_NEWPID), "setns")
+            own_end.close()
+            control_child.close()
+            service.pid, service.pidfd = pid, os.pidfd_open(pid)
+            service.control, service.sandbox_end = control, sandbox_end.detach()
+        except Exception as exc:  # noqa: BLE001 - the sandbox reports it per case
+            service.error = f"{type(exc).__name__}: {exc}"[:300]
+    return started
+
+
+def _stop_services(
+    services: dict[str, _Service], config: SandboxConfig, mode: str, request: dict, snapshot: bool
+) -> None:
+    """Ask each server for its state (it writes it to the grader's pipe), then kill it."""
+    import select
+    import time
+
+    for service in services.values():
+        service.close_sandbox_end()
+        if service.control is not None and snapshot:
+            try:
+                service.control.send(b"snapshot")
+            except OSError:
+                pass
+    deadline = time.monotonic() + (SERVICE_GRACE_S if snapshot else 0.0)
+    for service in services.values():
+        if service.pid:
+            select.select([service.pidfd], [], [], max(0.0, deadline - time.monotonic()))
+            _kill_sandbox(service.pid)  # pid 1 of its namespace: everything in it dies
+            os.waitpid(service.pid, 0)
+            os.close(service.pidfd)
+            if mode == "none":
+                _sweep(service.pid, service_uid(config, int(request.get("slot", 0))))
+        if service.control is not None:
+            service.control.close()
+
+
+def _service_child(
+    name: str, request: dict, config: SandboxConfig, mode: str, fds: list[int]
+) -> int:
+    """A case's server: isolated like a sandbox (own namespaces, uid, limits), then serving."""
+    import fcntl
+
+    from lessonlib import grade_services
+
+    os.setsid()
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    uid = service_uid(config, int(request.get("slot", 0)))
+    mounts = False
+    if mode != "none":
+        _unshare(_SANDBOX_FLAGS)  # its own network namespace: it opens no socket of its own
+        try:
+            _hide_and_lock(config, uid if mode == "root" else 0)
+            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            mounts = True
+        except OSError:
+            pass
+    work = WORK_DIR
+    if not mounts:
+        work = os.path.join(os.path.dirname(request["fallback_dir"]), f"service-{name}")
+        os.makedirs(work, mode=0o700, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(work, uid, uid)
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]
+    for target, fd in enumerate(high, start=RESULT_FD):
+        os.dup2(fd, target)
+    os.closerange(RESULT_FD + len(high), 1 << 16)
+    root = os.geteuid() == 0 and mode != "user"
+    _set_limits(Limits(**request["limits"]), with_nproc=root or mode == "user")
+    if root:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    elif mode == "user":
+        _drop_all_capabilities()
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    os.environ.clear()
+    os.environ.update(PATH="/usr/bin:/bin", HOME=work, TMPDIR=work, LANG="C.UTF-8")
+    os.chdir(work)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(devnull, target)
+    os.close(devnull)
+    channel, control, snapshot = RESULT_FD, RESULT_FD + 1, RESULT_FD + 2
+    grade_services.serve(name, channel, control, snapshot, work)
+    return 0
+
+
+def _hand_over_listener(channel: int) -> str:
+    """Listen on 127.0.0.1 (this sandbox's own loopback), send the socket to the server."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        port = listener.getsockname()[1]
+        with socket.socket(fileno=os.dup(channel)) as chan:
+            socket.send_fds(chan, [b"listener"], [listener.fileno()])
+    return f"http://127.0.0.1:{port}"
 
 
 # ---------------------------------------------------------------- the sandbox's own set-up
@@ -485,7 +656,7 @@ def _hide_and_lock(config: SandboxConfig, work_uid: int) -> None:
     # Open what must stay reachable first: the bind mounts then come from /proc/self/fd.
     keep_fds = {k: os.open(k, os.O_PATH | os.O_DIRECTORY) for k in keeps}
     for target, flags in _mount_points():
-        if target.startswith(("/proc", "/sys", "/dev")) and target != "/dev/shm":
+        if target.startswith(("/proc", "/sys", "/dev")):
             continue
         try:
             _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
@@ -514,6 +685,16 @@ def _hide_and_lock(config: SandboxConfig, work_uid: int) -> None:
         path = f"/{name}"
         if name not in VISIBLE_TOP_LEVEL and os.path.isfile(path) and not os.path.islink(path):
             _mount("/dev/null", path, None, MS_BIND)
+    if os.path.isdir("/dev/shm") and not os.path.islink("/dev/shm"):
+        # A private, empty /dev/shm: POSIX semaphores and shared memory (multiprocessing,
+        # DataLoader workers) work, and nothing is shared with the host or another sandbox.
+        _mount(
+            "tmpfs",
+            "/dev/shm",
+            "tmpfs",
+            MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            f"size={config.limits.work_bytes},mode=1777",
+        )
     for fd in keep_fds.values():
         os.close(fd)
 
@@ -574,7 +755,12 @@ def _arrange_fds(result_w: int, output_w: int, source_fd: int) -> bytes:
 
 
 def _sandbox(
-    request: dict, fds: list[int], config: SandboxConfig, mode: str, inputs: dict[int, Any]
+    request: dict,
+    fds: list[int],
+    config: SandboxConfig,
+    mode: str,
+    inputs: dict[int, Any],
+    services: dict[str, _Service] | None = None,
 ) -> int:
     """The child's whole life: isolate itself, then run the submission. Returns its exit code."""
     result_w, output_w, source_fd = fds
@@ -594,6 +780,17 @@ def _sandbox(
             isolation.mounts = True
         except OSError as exc:
             isolation.notes.append(f"mounts refused ({exc.strerror})")
+    urls: dict[str, str] = {}
+    unavailable: dict[str, str] = {}
+    for name, service in (services or {}).items():
+        try:
+            if service.sandbox_end < 0:
+                raise OSError(0, service.error or "it did not start")
+            urls[name] = _hand_over_listener(service.sandbox_end)
+        except OSError as exc:
+            unavailable[name] = f"the {name} server is not available ({exc.strerror or exc})"
+            isolation.notes.append(unavailable[name])
+        service.close_sandbox_end()
     work = WORK_DIR if isolation.mounts else request["fallback_dir"]
     if not isolation.mounts:
         os.makedirs(work, exist_ok=True)
@@ -633,7 +830,7 @@ def _sandbox(
         torch.set_num_threads(1)
     except ImportError:
         pass
-    run_submission(source, request["cases"], inputs, work)
+    run_submission(source, request["cases"], inputs, work, urls, unavailable)
     return 0
 
 
@@ -675,9 +872,20 @@ def _case_files(folder: str) -> dict[str, str]:
     return found
 
 
-def run_submission(source: bytes, cases: list[dict], inputs: dict[int, Any], work: str) -> None:
-    """Compile and import the student's file, call each case's function, report as JSON lines."""
+def run_submission(
+    source: bytes,
+    cases: list[dict],
+    inputs: dict[int, Any],
+    work: str,
+    services: dict[str, str] | None = None,
+    unavailable: dict[str, str] | None = None,
+) -> None:
+    """Compile and import the student's file, call each case's function, report as JSON lines.
+
+    ``services`` maps a service name to the URL its server answers at in this sandbox.
+    """
     from lessonlib import plaindata
+    from lessonlib.grading import ServiceUnavailable, resolve_inputs
 
     filename = os.path.join(work, "exercises.py")
     if len(source) > MAX_SOURCE:
@@ -723,7 +931,18 @@ def run_submission(source: bytes, cases: list[dict], inputs: dict[int, Any], wor
             _event(RESULT_FD, event="missing", case=index, function=case["function"])
             continue
         try:
-            value = func(*built.args, **built.kwargs)
+            call = resolve_inputs(
+                built, os.path.join(work, "inputs", f"case{index}"), services or {}
+            )
+        except ServiceUnavailable as exc:
+            reason = (unavailable or {}).get(str(exc), f"no {exc} server was started")
+            _event(RESULT_FD, event="service_error", case=index, message=reason)
+            continue
+        except (OSError, ValueError) as exc:
+            _event(RESULT_FD, event="builder_error", case=index, message=_text(exc))
+            continue
+        try:
+            value = func(*call.args, **call.kwargs)
         except BaseException as exc:  # noqa: BLE001
             _event(
                 RESULT_FD,

@@ -3,20 +3,17 @@
 Every builder is deterministic, so the sandbox (which calls the student's function) and the
 grader (which checks the answer) each build the same inputs from the same arguments.
 
-Three exercises take the *path* of an ONNX file. A sandbox sees none of the course's files
-and starts with an empty work folder, so the builders write each file (named by its
-SHA-256) into a folder under ``/dev/shm``, which the sandbox sees read-only, and pass its
-path as a plain str. The grader never trusts that file: checks use the bytes kept in
-``FILES``, filled when the grader builds its own copy of the inputs.
+Three exercises take the *path* of an ONNX file: the builders hand the file's bytes over as
+an ``InputFile``. The sandbox writes it into its own work folder and passes that path; the
+grader's copy of the inputs holds the path of the grader's own copy, which is what the checks
+read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import io
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -27,11 +24,8 @@ import torch
 from onnx_reference import handmade_mlp, shift_initializer
 from torch import nn
 
-from lessonlib.grading import Inputs
+from lessonlib.grading import InputFile, Inputs
 from lessonlib.models import small_cnn
-
-SHARED_ROOT = Path("/dev/shm")
-FILES: dict[str, bytes] = {}  # path given to the student -> the bytes the builder wrote
 
 
 def batch(n: int, *shape: int, seed: int = 0) -> np.ndarray:
@@ -54,24 +48,6 @@ def _seeded_head(seed: int = 0) -> Head:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return Head().eval()
-
-
-def shared_file(data: bytes, name: str) -> str:
-    """Write ``data`` where a sandbox can read it (not write it); return its path."""
-    if not SHARED_ROOT.is_dir():
-        raise RuntimeError(f"lesson 06 grading needs {SHARED_ROOT} (a Linux tmpfs) for its files.")
-    folder = SHARED_ROOT / f"lessonlib-grading-06-{os.getuid()}"
-    folder.mkdir(mode=0o755, exist_ok=True)
-    folder.chmod(0o755)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:24]}-{name}"
-    if not path.is_file() or path.read_bytes() != data:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    FILES[str(path)] = data
-    return str(path)
 
 
 def _legacy_bytes(model: nn.Module, example: torch.Tensor, **kwargs) -> bytes:
@@ -129,14 +105,14 @@ def handmade_file(seed: int = 0) -> Inputs:
     """A 2-layer MLP written node by node with onnx.helper (a symbolic batch 'N')."""
     with tempfile.TemporaryDirectory() as tmp:
         data = handmade_mlp(Path(tmp) / "mlp.onnx", seed=seed).read_bytes()
-    return Inputs(shared_file(data, "mlp.onnx"))
+    return Inputs(InputFile("mlp.onnx", data))
 
 
 def training_cnn_file(seed: int = 1) -> Inputs:
     """A SmallCNN exported in training mode: BatchNormalization stays in the graph."""
     model = small_cnn(seed=seed).train()
     data = _legacy_bytes(model, _example(2, 3, 32, 32), training=torch.onnx.TrainingMode.TRAINING)
-    return Inputs(shared_file(data, "cnn.onnx"))
+    return Inputs(InputFile("cnn.onnx", data))
 
 
 def cnn_with_weights_as_inputs(seed: int = 5) -> Inputs:
@@ -147,7 +123,7 @@ def cnn_with_weights_as_inputs(seed: int = 5) -> Inputs:
         dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
         keep_initializers_as_inputs=True,
     )
-    return Inputs(shared_file(data, "cnn.onnx"))
+    return Inputs(InputFile("cnn.onnx", data))
 
 
 # ---------------------------------------------------------------- 06.3
@@ -165,4 +141,4 @@ def model_file_and_batch(
             src.write_bytes(data)
             data = shift_initializer(src, out, "classifier.2.bias", shift).read_bytes()
     onnx.checker.check_model(onnx.load_from_string(data))
-    return Inputs(model, shared_file(data, "cnn.onnx"), batch(n, 3, 32, 32, seed=batch_seed))
+    return Inputs(model, InputFile("cnn.onnx", data), batch(n, 3, 32, 32, seed=batch_seed))

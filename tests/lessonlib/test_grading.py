@@ -394,3 +394,185 @@ def test_every_case_file_gives_the_solution_full_marks_and_the_stub_zero(tmp_pat
     report = grade(tmp_path / "subs", lesson_id, tmp_path / "out", jobs=1, timeout=120)
     scores = {r["extra_data"]["lessonlib"]["student"]: r["score"] for r in report.records}
     assert scores == {"solution": lesson.points, "stub": 0}
+
+
+# ---------------------------------------------------------------- input files and services
+
+BLOB = b"\x00grader-bytes\xff"
+
+FILES_AND_SERVICE_META = """title = "Fake"
+[[exercises]]
+id = "01.1"
+title = "read files"
+function = "read_files"
+points = 1
+hints = ["a"]
+
+[[exercises]]
+id = "01.2"
+title = "post to a server"
+function = "post_window"
+points = 1
+hints = ["a"]
+"""
+
+FILES_AND_SERVICE_INPUTS = """from lessonlib.grading import InputFile, Inputs, ServiceURL
+
+
+def files(seed=0):
+    return Inputs(
+        InputFile("data/blob.bin", b"\\x00grader-bytes\\xff"),
+        {"more": [InputFile("note.txt", b"hello")]},
+    )
+
+
+def server(env="env_x"):
+    return Inputs(ServiceURL("visdom"), env)
+"""
+
+FILES_AND_SERVICE_CASES = """import os
+from pathlib import Path
+
+from fake_inputs_01 import files, server
+
+from lessonlib.grading import Case, ServiceURL
+
+
+def check_files(got, inputs, files):
+    path, data, note = got
+    assert data == b"\\x00grader-bytes\\xff" and note == "hello", "wrong bytes"
+    assert os.path.isabs(path) and path.endswith("/data/blob.bin"), f"odd path {path}"
+    mine = inputs.args[0]
+    assert isinstance(mine, str) and mine != path, "the grader must have its own copy"
+    assert Path(mine).read_bytes() == b"\\x00grader-bytes\\xff", "the grader's copy changed"
+    assert Path(inputs.args[1]["more"][0]).read_text() == "hello"
+
+
+def check_server(got, inputs, files, state):
+    assert isinstance(inputs.args[0], ServiceURL)
+    assert got is True, f"got {got!r}"
+    window = state.get(inputs.args[1], {}).get("w1")
+    assert window is not None, f"no window w1: {sorted(state)}"
+    assert window["content"] == "hi", "wrong content"
+
+
+CASES = [
+    Case("01.1", "two input files", files, check_files),
+    Case("01.2", "a visdom server", server, check_server, service="visdom"),
+    Case("01.2", "another visdom server", server, check_server, service="visdom"),
+]
+"""
+
+FILES_AND_SERVICE_SOLUTION = """import json
+import os
+import urllib.request
+
+
+def read_files(path, nested):
+    with open(path, "rb") as fh:
+        data = fh.read()
+    os.chmod(path, 0o644)
+    with open(path, "wb") as fh:  # its own copy: the grader's stays as it was
+        fh.write(b"changed")
+    with open(nested["more"][0], encoding="utf-8") as fh:
+        return [path, data, fh.read()]
+
+
+def post_window(url, env):
+    body = {"eid": env, "win": "w1", "data": [{"content": "hi", "type": "text"}], "opts": {}}
+    request = urllib.request.Request(url + "/events", data=json.dumps(body).encode())
+    urllib.request.urlopen(request, timeout=5).read()
+    return url.startswith("http://127.0.0.1:")
+"""
+
+
+@pytest.fixture(scope="module")
+def files_and_service(tmp_path_factory):
+    """A two-exercise course whose cases use InputFile and a visdom service, graded once."""
+    root = tmp_path_factory.mktemp("course")
+    lesson = root / "lessons" / "01_fake"
+    lesson.mkdir(parents=True)
+    (lesson / "meta.toml").write_text(FILES_AND_SERVICE_META)
+    (lesson / "exercises.py").write_text(
+        "def read_files(path, nested):\n    raise NotImplementedError('TODO(01.1)')\n\n\n"
+        "def post_window(url, env):\n    raise NotImplementedError('TODO(01.2)')\n"
+    )
+    (root / "tests" / "support").mkdir(parents=True)
+    hidden = root / "tests" / "hidden"
+    hidden.mkdir()
+    (hidden / "fake_inputs_01.py").write_text(FILES_AND_SERVICE_INPUTS)
+    (hidden / "grading_01.py").write_text(FILES_AND_SERVICE_CASES)
+    subs = root.parent / f"{root.name}-subs"
+    write(subs / "solution", "exercises.py", FILES_AND_SERVICE_SOLUTION)
+    write(subs / "stub", "exercises.py", (lesson / "exercises.py").read_text())
+    write(
+        subs / "no_post",
+        "exercises.py",
+        FILES_AND_SERVICE_SOLUTION.replace(
+            "    urllib.request.urlopen(request, timeout=5).read()\n", ""
+        ),
+    )
+    out = root.parent / f"{root.name}-out"
+    result = run_cli(
+        "grade", str(subs), "--lesson", "01", "--out", str(out), "--jobs", "1",
+        env={"LESSONLIB_ROOT": str(root)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    records = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    return {"records": records, "stdout": result.stdout}
+
+
+def _earned(record: dict) -> dict[str, int]:
+    return {e["id"]: e["earned"] for e in record["extra_data"]["lessonlib"]["exercises"]}
+
+
+def _messages(record: dict) -> str:
+    return json.dumps(record["extra_data"]["lessonlib"]["cases"])
+
+
+def test_input_files_reach_the_function_by_path_and_the_grader_keeps_its_own_copy(
+    files_and_service,
+):
+    records = files_and_service["records"]
+    assert _earned(records["solution"])["01.1"] == 1, _messages(records["solution"])
+    assert _earned(records["stub"]) == {"01.1": 0, "01.2": 0}
+
+
+def test_a_service_case_is_checked_against_the_servers_own_state(files_and_service):
+    records = files_and_service["records"]
+    assert _earned(records["solution"])["01.2"] == 1, _messages(records["solution"])
+    no_post = records["no_post"]
+    assert _earned(no_post) == {"01.1": 1, "01.2": 0}
+    assert "no window w1" in _messages(no_post)
+
+
+def test_resolve_inputs_writes_files_and_leaves_service_urls_to_the_sandbox(tmp_path):
+    from lessonlib.grading import InputFile, ServiceUnavailable, ServiceURL, resolve_inputs
+
+    built = Inputs(
+        InputFile("a/b.bin", BLOB), [InputFile("c.txt", b"x")], url=ServiceURL("visdom"), n=3
+    )
+    grader = resolve_inputs(built, tmp_path / "grader", None)
+    assert Path(grader.args[0]).read_bytes() == BLOB
+    assert Path(grader.args[0]) == tmp_path / "grader" / "a" / "b.bin"
+    assert Path(grader.args[1][0]).read_bytes() == b"x"
+    assert isinstance(grader.kwargs["url"], ServiceURL) and grader.kwargs["n"] == 3
+    sandbox = resolve_inputs(built, tmp_path / "sandbox", {"visdom": "http://127.0.0.1:9"})
+    assert sandbox.kwargs["url"] == "http://127.0.0.1:9"
+    with pytest.raises(ServiceUnavailable):
+        resolve_inputs(built, tmp_path / "none", {})
+    with pytest.raises(ValueError, match="two input files"):
+        resolve_inputs(Inputs(InputFile("x", b"1"), InputFile("x", b"2")), tmp_path / "d", None)
+    for bad in ("../up", "/abs", "a//b", "."):
+        with pytest.raises(ValueError, match="plain relative path"):
+            InputFile(bad, b"")
+
+
+def test_a_case_naming_an_unknown_service_is_refused(tmp_path):
+    root = _fake_course(
+        tmp_path,
+        "from lessonlib.grading import Case\nfrom fake_inputs_01 import two\n"
+        "CASES = [Case('01.1', 'x', two, lambda g, i, f, s: None, service='redis')]\n",
+    )
+    with pytest.raises(LessonlibError, match="unknown service 'redis'"):
+        load_cases(find_lesson("01", root), root)

@@ -33,9 +33,9 @@ POINTS = {e.function: e.points for e in LESSON.exercises}
 FULL = LESSON.points
 
 
-def with_body(function: str, body: str, prelude: str = "") -> str:
+def with_body(function: str, body: str, prelude: str = "", source: str = SOLUTION) -> str:
     """The solution with ``function``'s body replaced by ``body`` (and ``prelude`` on top)."""
-    tree = ast.parse(SOLUTION)
+    tree = ast.parse(source)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == function:
             node.body = ast.parse(body).body
@@ -493,3 +493,177 @@ def test_without_namespaces_rows_limits_and_the_uid_still_hold(fallback):
     assert fallback["leftovers"] == [], "the uid sweep ends every forked process"
     assert fallback["before"] == fallback["after"]
     assert "wrote" not in message(fallback["rows"]["tamper"], "01.1")
+
+
+# ---------------------------------------------------------------- lesson 05: a Visdom server
+
+LESSON_05 = find_lesson("05")
+SOLUTION_05 = (ROOT / "solutions" / LESSON_05.slug / "exercises.py").read_text(encoding="utf-8")
+STUB_05 = LESSON_05.exercises_file.read_text(encoding="utf-8")
+POINTS_05 = {e.id: e.points for e in LESSON_05.exercises}
+CLIENT = (
+    "import json\n"
+    "from urllib.parse import urlparse\n"
+    "from visdom import Visdom\n"
+    "url = urlparse(server_url)\n"
+    "viz = Visdom(server=f'http://{url.hostname}', port=url.port, raise_exceptions=True,\n"
+    "             use_incoming_socket=False)\n"
+)
+HONEST_REPLAY = (
+    "viz.replay_log(log_path)\nresult = sorted(json.loads(viz.get_window_data(env=env)))\n"
+)
+
+
+def visdom_submissions(bait: Path) -> dict[str, str]:
+    """Lesson 05 submissions that go after the server the grader runs for 05.4."""
+    return {
+        "v_control_full": SOLUTION_05,
+        "v_control_stub": STUB_05,
+        # Writes into envs of its own and asks the server to save and delete files (the
+        # bait is a real file outside the server's folder), then replays honestly.
+        "v_poisoner": with_body(
+            "replay_into_server",
+            CLIENT + HONEST_REPLAY + "viz.text('poisoned', win='poison', env='poison')\n"
+            "viz.save(['poison'])\n"
+            f"bait = {str(bait.with_suffix(''))!r}\n"
+            "for eid in ('../../../../../..' + bait, bait):\n"
+            "    for endpoint in ('delete_env', 'save'):\n"
+            "        try:\n"
+            "            viz._send({'eid': eid, 'data': [eid]}, endpoint=endpoint)\n"
+            "        except Exception:\n"
+            "            pass\n"
+            "return result",
+            source=SOLUTION_05,
+        ),
+        # Replays honestly, then returns every env it saw on its server for three seconds.
+        "v_snooper": with_body(
+            "replay_into_server",
+            CLIENT + HONEST_REPLAY + "import time\n"
+            "seen = set()\n"
+            "end = time.monotonic() + 3\n"
+            "while time.monotonic() < end:\n"
+            "    seen.update(viz.get_env_list())\n"
+            "    time.sleep(0.2)\n"
+            "return sorted(seen)",
+            source=SOLUTION_05,
+        ),
+        # 05.1's function looks for any listening socket it can reach (the 05.4 server).
+        "v_other_exercise": with_body(
+            "log_training_curves",
+            "import socket\n"
+            "found = []\n"
+            "for table in ('/proc/net/tcp', '/proc/net/tcp6'):\n"
+            "    try:\n"
+            "        rows = open(table).read().splitlines()[1:]\n"
+            "    except OSError:\n"
+            "        continue\n"
+            "    for row in rows:\n"
+            "        local, state = row.split()[1], row.split()[3]\n"
+            "        if state == '0A':\n"
+            "            found.append(int(local.rsplit(':', 1)[1], 16))\n"
+            "for port in (8097, 8080, 80):\n"
+            "    try:\n"
+            "        socket.create_connection(('127.0.0.1', port), timeout=1).close()\n"
+            "        found.append(port)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "raise RuntimeError('reach=' + repr(found))",
+            source=SOLUTION_05,
+        ),
+        # Kills every process it can see before replaying: the server is not among them.
+        "v_kill_server": with_body(
+            "replay_into_server",
+            "import os, signal\n"
+            "for pid in range(2, 5000):\n"
+            "    try:\n"
+            "        os.kill(pid, signal.SIGKILL)\n"
+            "    except OSError:\n"
+            "        pass\n" + CLIENT + HONEST_REPLAY + "return result",
+            source=SOLUTION_05,
+        ),
+        # Lists its open files: the socket that carried its listener to the server is gone.
+        "v_fds": with_body(
+            "replay_into_server",
+            "import os\n"
+            "fds = []\n"
+            "for fd in os.listdir('/proc/self/fd'):\n"
+            "    try:\n"
+            "        fds.append(os.readlink(f'/proc/self/fd/{fd}'))\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "raise RuntimeError('fds=' + repr(sorted(fds)))",
+            source=SOLUTION_05,
+        ),
+        # A private /dev/shm: empty, writable, and POSIX semaphores (multiprocessing) work.
+        "v_shm": with_body(
+            "scatter_points",
+            "import multiprocessing, os\n"
+            "listing = os.listdir('/dev/shm')\n"
+            "with open('/dev/shm/lessonlib-shm-probe', 'w') as fh:\n"
+            "    fh.write('x')\n"
+            "lock = multiprocessing.Lock()\n"
+            "raise RuntimeError(f'shm={listing} lock={lock.acquire(timeout=1)}')",
+            source=SOLUTION_05,
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def visdom_graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile05")
+    subs, out = base / "subs", base / "out"
+    bait = base / "bait.json"
+    bait.write_text("{}")
+    for student, source in visdom_submissions(bait).items():
+        (subs / student).mkdir(parents=True)
+        (subs / student / "exercises.py").write_text(source)
+    report = grade(subs, "05", out, jobs=2, timeout=30)
+    rows = {r["extra_data"]["lessonlib"]["student"]: r for r in report.records}
+    return {
+        "rows": rows,
+        "bait": bait.exists(),
+        "leftovers": _sandbox_processes(),
+        "isolation": report.isolation,
+    }
+
+
+def scores_05(graded, student) -> dict[str, int]:
+    record = graded["rows"][student]
+    return {e["id"]: e["earned"] for e in record["extra_data"]["lessonlib"]["exercises"]}
+
+
+def test_visdom_controls_and_a_server_no_one_else_can_reach(visdom_graded):
+    full = sum(POINTS_05.values())
+    assert visdom_graded["rows"]["v_control_full"]["score"] == full
+    assert visdom_graded["rows"]["v_control_stub"]["score"] == 0
+    # Writing other envs, saving and deleting: only ever in its own, throwaway server.
+    assert visdom_graded["rows"]["v_poisoner"]["score"] == full
+    assert visdom_graded["bait"], "a request to the server deleted a file outside it"
+    assert not Path("/tmp/envs/poison.json").exists()
+    assert visdom_graded["rows"]["v_kill_server"]["score"] == full
+
+
+def test_a_submission_sees_only_its_own_visdom_server(visdom_graded):
+    assert scores_05(visdom_graded, "v_snooper")["05.4"] == 0
+    text = message(visdom_graded["rows"]["v_snooper"], "05.4")
+    assert "you returned ['main', 'replay']" in text, text
+
+
+def test_other_exercises_cannot_reach_the_visdom_server(visdom_graded):
+    assert scores_05(visdom_graded, "v_other_exercise") == dict(POINTS_05, **{"05.1": 0})
+    assert "reach=[]" in message(visdom_graded["rows"]["v_other_exercise"], "05.1")
+
+
+def test_the_sandbox_keeps_no_socket_to_the_server(visdom_graded):
+    text = message(visdom_graded["rows"]["v_fds"], "05.4")
+    assert "fds=" in text and "socket:" not in text, text
+
+
+def test_dev_shm_is_private_to_each_sandbox(visdom_graded):
+    assert scores_05(visdom_graded, "v_shm")["05.3"] == 0
+    assert "shm=[] lock=True" in message(visdom_graded["rows"]["v_shm"], "05.3")
+    assert not Path("/dev/shm/lessonlib-shm-probe").exists()
+
+
+def test_no_sandbox_or_server_outlives_the_lesson_05_run(visdom_graded):
+    assert visdom_graded["leftovers"] == []
