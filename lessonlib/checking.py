@@ -88,14 +88,16 @@ def run_exercise_tests(
     timeout: float = 300,
     extra_args: tuple[str, ...] = (),
     cwd: Path | None = None,
+    warm: bool = False,
 ) -> list[TestResult]:
-    """Run pytest on ``test_files`` with ``--lesson-root`` in a subprocess; per-test results."""
+    """Run pytest on ``test_files`` with ``--lesson-root`` in a subprocess; per-test results.
+
+    With ``warm``, the run is a fork of ``lessonlib.check_worker`` (torch already imported)
+    when that worker can be reached or started, and a plain subprocess otherwise.
+    """
     with tempfile.TemporaryDirectory(prefix="lessonlib-check-") as tmp:
         report = Path(tmp) / "report.json"
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
+        args = [
             *map(str, test_files),
             f"--lesson-root={lesson_root}",
             f"--lessonlib-report={report}",
@@ -111,19 +113,35 @@ def run_exercise_tests(
         # plugins (xdist, …) would only cost start-up time.
         env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        subprocess.run(
-            cmd,
-            cwd=cwd or project_root(),
-            env=env,
-            timeout=timeout,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
+        where = cwd or project_root()
+        if not (warm and _run_warm(args, where, env, timeout, test_files)):
+            subprocess.run(
+                [sys.executable, "-m", "pytest", *args],
+                cwd=where,
+                env=env,
+                timeout=timeout,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
         if not report.exists():
             return []
         raw = json.loads(report.read_text(encoding="utf-8"))
     return [TestResult(**r) for r in raw]
+
+
+def _run_warm(args, cwd: Path, env: dict, timeout: float, test_files) -> bool:
+    """Run pytest in the warm check worker; False when it cannot be used (then run cold)."""
+    from lessonlib import check_worker
+
+    if not check_worker.enabled():
+        return False
+    preload = check_worker.third_party_imports([Path(f) for f in test_files], cwd)
+    try:
+        check_worker.run_pytest(args, cwd, env, timeout, preload)
+    except OSError:
+        return False
+    return True
 
 
 def summarise(lesson: Lesson, tests: list[TestResult]) -> list[ExerciseResult]:
@@ -150,6 +168,7 @@ def check_lesson(
     *,
     hidden: bool = False,
     timeout: float = 300,
+    warm: bool = False,
 ) -> CheckReport:
     """Check ``lesson`` against the exercises.py under ``lesson_root`` (default: the course's)."""
     from lessonlib.pytest_plugin import locate_exercises
@@ -164,7 +183,9 @@ def check_lesson(
         ]
         return CheckReport(lesson, path, results, problem, status)
     try:
-        tests = run_exercise_tests(lesson.test_files(hidden=hidden), root, timeout=timeout)
+        tests = run_exercise_tests(
+            lesson.test_files(hidden=hidden), root, timeout=timeout, warm=warm
+        )
     except subprocess.TimeoutExpired:
         msg = f"the tests did not finish within {timeout:.0f} s (an endless loop?)."
         results = [

@@ -142,7 +142,7 @@ def check(
 
     target = find_lesson(lesson)
     console = _console()
-    report = check_lesson(target, root)
+    report = check_lesson(target, root, warm=True)
     if report.problem:
         console.print(f"[red]{report.problem}[/]")
     state = load_state()

@@ -1,0 +1,126 @@
+"""The warm check worker: same verdicts as a cold pytest, edits seen at once, hangs killed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from lessonlib import check_worker
+from lessonlib.catalog import find_lesson
+from lessonlib.checking import check_lesson
+from lessonlib.paths import project_root
+
+ROOT = project_root()
+LESSON = find_lesson("01")
+
+
+@pytest.fixture
+def worker_env(tmp_path, monkeypatch):
+    """Warm checks on, sockets in a private TMPDIR; every worker started here is killed after."""
+    tmp = Path(tempfile.mkdtemp(prefix="lw", dir="/tmp"))  # short: socket paths max 107 bytes
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setenv("LESSONLIB_WARM_CHECK", "1")
+    yield tmp
+    for lock in tmp.rglob("*.lock"):
+        pid = lock.read_text().strip()
+        if pid:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def student_copy(tmp_path: Path, edit=lambda s: s) -> Path:
+    folder = tmp_path / "student" / LESSON.slug
+    folder.mkdir(parents=True, exist_ok=True)
+    source = (ROOT / "solutions" / LESSON.slug / "exercises.py").read_text()
+    (folder / "exercises.py").write_text(edit(source))
+    return folder.parent
+
+
+def test_preload_follows_support_modules_and_leaves_threaded_libraries_out(tmp_path):
+    (tmp_path / "tests" / "support").mkdir(parents=True)
+    (tmp_path / "tests" / "support" / "helper.py").write_text("import pydot\nimport sklearn\n")
+    test = tmp_path / "tests" / "test_x.py"
+    test.write_text("import torch, os\nfrom helper import x\n\ndef f():\n    import onnxruntime\n")
+    assert check_worker.third_party_imports([test], tmp_path) == ["pydot", "torch"]
+
+
+def test_warm_checks_agree_with_cold_ones_and_see_each_edit(worker_env, tmp_path):
+    root = student_copy(tmp_path)
+    cold = check_lesson(LESSON, root, warm=False).statuses()
+    assert set(cold.values()) == {"passed"}
+    assert check_lesson(LESSON, root, warm=True).statuses() == cold
+    [sock] = worker_env.rglob("check-*.sock")  # the worker is up and serving
+
+    broken = student_copy(tmp_path, lambda s: s.replace("return len(_nodes(output))", "return -1"))
+    warm = check_lesson(LESSON, broken, warm=True)
+    assert warm.statuses() == check_lesson(LESSON, broken, warm=False).statuses()
+    assert warm.statuses()["01.2"] == "failed" and warm.statuses()["01.1"] == "passed"
+    assert [p.name for p in worker_env.rglob("check-*.sock")] == [sock.name]  # one worker
+
+
+def test_a_hanging_submission_times_out_and_its_child_is_killed(worker_env, tmp_path):
+    root = student_copy(tmp_path, lambda s: s + "\nwhile True:\n    pass\n")
+    check_lesson(LESSON, student_copy(tmp_path / "warmup"), warm=True)  # worker started
+    start = time.monotonic()
+    report = check_lesson(LESSON, root, warm=True, timeout=3)
+    assert report.status == "timed out"
+    assert time.monotonic() - start < 30
+    [lock] = worker_env.rglob("*.lock")
+    worker = int(lock.read_text())
+    deadline = time.monotonic() + 10
+    while children(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert children(worker) == []  # the forked pytest is gone; the worker lives on
+    assert check_lesson(LESSON, student_copy(tmp_path / "again"), warm=True).earned == 8
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+def test_a_socket_path_too_long_falls_back_at_once(worker_env, tmp_path, monkeypatch):
+    deep = worker_env / ("x" * 90)
+    deep.mkdir()
+    monkeypatch.setenv("TMPDIR", str(deep))
+    start = time.monotonic()
+    assert check_lesson(LESSON, student_copy(tmp_path), warm=True).earned == 8
+    assert time.monotonic() - start < 60 and not list(worker_env.rglob("*.sock"))
+
+
+def test_the_cli_falls_back_to_a_cold_run_when_the_worker_cannot_start(worker_env, tmp_path):
+    (worker_env / f"lessonlib-{os.getuid()}").mkdir(mode=0o755)  # not private: refused
+    env = dict(os.environ, LESSONLIB_STATE=str(tmp_path / "state.json"))
+    out = subprocess.run(
+        [sys.executable, "-m", "lessonlib", "check", "01", "--root", str(student_copy(tmp_path))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "points: 8/8" in out.stdout
+    assert not list(worker_env.rglob("*.sock"))
+
+
+def test_an_idle_worker_exits_and_removes_its_socket(worker_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("LESSONLIB_CHECK_WORKER_IDLE", "1")
+    assert check_lesson(LESSON, student_copy(tmp_path), warm=True).earned == 8
+    deadline = time.monotonic() + 20
+    while list(worker_env.rglob("*.sock")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not list(worker_env.rglob("*.sock"))
+    [lock] = worker_env.rglob("*.lock")
+    assert not check_worker._lock_holder_alive(lock.with_suffix(""))
