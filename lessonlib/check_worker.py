@@ -209,6 +209,7 @@ def serve(path: Path) -> None:
     lock.truncate(0)
     lock.write(f"{os.getpid()}\n")
     lock.flush()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` removes the socket
     os.environ.setdefault("MPLBACKEND", "Agg")
     _preload(BASE_PRELOAD)  # before listening: the first client waits for a warm worker
     with contextlib.suppress(FileNotFoundError):
@@ -278,6 +279,7 @@ def _wait_or_kill(pid: int, conn: socket.socket) -> int:
 
 def _child(request: dict) -> int:
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.setpgid(0, 0)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
