@@ -64,13 +64,23 @@ _ENGINE_FILES = (
 
 
 class Inputs:
-    """The arguments one case passes to the student's function: ``Inputs(loss, named)``."""
+    """The arguments one case passes to the student's function: ``Inputs(loss, named)``.
 
-    __slots__ = ("args", "kwargs")
+    ``before``, when a builder sets it, is a trusted function of the builder module that the
+    sandbox calls with the (resolved) positional arguments, in the case's working folder,
+    right before the student's function: it may record what earlier calls left behind
+    (hooks on a shared model, open figures) into files of that folder, or start helper
+    processes around the call. It runs in the submission's process, so what it records
+    catches honest mistakes, not a submission set on forging it. If it raises, the case is
+    reported as one the grader could not build. The grader never runs it.
+    """
+
+    __slots__ = ("args", "kwargs", "before")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
         self.kwargs = kwargs
+        self.before: Callable[[tuple], None] | None = None
 
     def __repr__(self) -> str:
         return f"Inputs({len(self.args)} args, {sorted(self.kwargs)})"
@@ -151,7 +161,9 @@ def resolve_inputs(inputs: Inputs, folder: str | Path, urls: dict[str, str] | No
             return {k: resolve(v) for k, v in value.items()}
         return value
 
-    return Inputs(*resolve(inputs.args), **resolve(inputs.kwargs))
+    resolved = Inputs(*resolve(inputs.args), **resolve(inputs.kwargs))
+    resolved.before = inputs.before
+    return resolved
 
 
 @dataclass(frozen=True)

@@ -941,6 +941,13 @@ def run_submission(
         except (OSError, ValueError) as exc:
             _event(RESULT_FD, event="builder_error", case=index, message=_text(exc))
             continue
+        if call.before is not None:
+            try:
+                call.before(call.args)
+            except Exception as exc:  # noqa: BLE001 - a set-up failure is the course's
+                message = f"the case's set-up failed: {_text(exc)}"
+                _event(RESULT_FD, event="builder_error", case=index, message=message)
+                continue
         try:
             value = func(*call.args, **call.kwargs)
         except BaseException as exc:  # noqa: BLE001

@@ -416,14 +416,22 @@ points = 1
 hints = ["a"]
 """
 
-FILES_AND_SERVICE_INPUTS = """from lessonlib.grading import InputFile, Inputs, ServiceURL
+FILES_AND_SERVICE_INPUTS = """from pathlib import Path
+
+from lessonlib.grading import InputFile, Inputs, ServiceURL
+
+
+def _seen(args):
+    Path("seen.txt").write_text(args[0])  # in the case's folder, just before the call
 
 
 def files(seed=0):
-    return Inputs(
+    inputs = Inputs(
         InputFile("data/blob.bin", b"\\x00grader-bytes\\xff"),
         {"more": [InputFile("note.txt", b"hello")]},
     )
+    inputs.before = _seen
+    return inputs
 
 
 def server(env="env_x"):
@@ -446,6 +454,7 @@ def check_files(got, inputs, files):
     assert isinstance(mine, str) and mine != path, "the grader must have its own copy"
     assert Path(mine).read_bytes() == b"\\x00grader-bytes\\xff", "the grader's copy changed"
     assert Path(inputs.args[1]["more"][0]).read_text() == "hello"
+    assert (files / "seen.txt").read_text() == path, "the before hook did not run first"
 
 
 def check_server(got, inputs, files, state):
