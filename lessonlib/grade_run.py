@@ -52,6 +52,17 @@ STARTUP_TIMEOUT_S = 600.0
 CHECK_ALLOWANCE_S = 120.0
 
 
+def run_uid_base(pid: int | None = None) -> int:
+    """The first sandbox uid of this grading run: its own block of 2048 uids.
+
+    RLIMIT_NPROC counts the processes of a uid machine-wide, so two grading runs at once
+    must not share sandbox uids (nor sweep each other's processes).
+    """
+    from lessonlib.sandbox import SANDBOX_UID_BASE
+
+    return SANDBOX_UID_BASE + ((pid or os.getpid()) % 500_000) * 2048
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -400,6 +411,7 @@ def grade(
                 "timeout": timeout,
                 "limits": asdict(limits),
                 "namespaces": os.environ.get("LESSONLIB_SANDBOX_NAMESPACES", "auto"),
+                "uid": run_uid_base(),
                 "hide": [str(root), str(submissions.resolve()), str(out_dir.resolve()), scratch],
             }
             pool = _Pool(base, Path(scratch), jobs, timeout + CHECK_ALLOWANCE_S)

@@ -33,7 +33,14 @@ from lessonlib.grading import (
     output_lines,
     plain_text,
 )
-from lessonlib.sandbox import EXIT_SETUP_FAILED, Limits, SandboxConfig, Zygote, default_keep_paths
+from lessonlib.sandbox import (
+    EXIT_SETUP_FAILED,
+    SANDBOX_UID_BASE,
+    Limits,
+    SandboxConfig,
+    Zygote,
+    default_keep_paths,
+)
 
 MAX_RESULT_BYTES = 64 * 2**20
 MAX_STATE_BYTES = 32 * 2**20  # a service's state (grade_services.MAX_SNAPSHOT_BYTES)
@@ -244,6 +251,7 @@ class Grader:
                 keep=keep,
                 limits=self.limits,
                 namespaces=config.get("namespaces", "auto"),
+                uid=int(config.get("uid", SANDBOX_UID_BASE)),
             )
         )
         # Only now, in this process alone: the case file and its checks.

@@ -585,3 +585,13 @@ def test_a_case_naming_an_unknown_service_is_refused(tmp_path):
     )
     with pytest.raises(LessonlibError, match="unknown service 'redis'"):
         load_cases(find_lesson("01", root), root)
+
+
+def test_grading_runs_get_disjoint_sandbox_uids():
+    from lessonlib.grade_run import run_uid_base
+    from lessonlib.sandbox import SANDBOX_UID_BASE, SERVICE_UID_OFFSET
+
+    bases = {run_uid_base(pid) for pid in (1, 2, 4242, 499_999)}
+    assert len(bases) == 4 and min(bases) >= SANDBOX_UID_BASE and max(bases) < 2**31
+    highest = SERVICE_UID_OFFSET + 16  # a service uid of the last of at most 16 job slots
+    assert all(b + highest < c for b, c in zip(sorted(bases), sorted(bases)[1:]))
