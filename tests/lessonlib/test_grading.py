@@ -594,4 +594,5 @@ def test_grading_runs_get_disjoint_sandbox_uids():
     bases = {run_uid_base(pid) for pid in (1, 2, 4242, 499_999)}
     assert len(bases) == 4 and min(bases) >= SANDBOX_UID_BASE and max(bases) < 2**31
     highest = SERVICE_UID_OFFSET + 16  # a service uid of the last of at most 16 job slots
-    assert all(b + highest < c for b, c in zip(sorted(bases), sorted(bases)[1:]))
+    ordered = sorted(bases)
+    assert all(b + highest < c for b, c in zip(ordered[:-1], ordered[1:], strict=True))

@@ -82,12 +82,34 @@ def test_small_cnn_layout_for_grad_cam():
     model = SmallCNN()
     modules = dict(model.named_modules())
     convs = [name for name, m in modules.items() if isinstance(m, nn.Conv2d)]
-    assert SmallCNN.target_layer_name == convs[-1] == "features.8"
+    assert model.target_layer_name == convs[-1] == "features.8"
     assert isinstance(model.features, nn.Sequential) and len(model.features) == 12
     kinds = [type(m) for m in model.features[:4]]
     assert kinds == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]
     assert isinstance(model.classifier[0], nn.AdaptiveAvgPool2d)
     assert all(not m.inplace for m in model.modules() if isinstance(m, nn.ReLU))
+
+
+def test_context_blocks_keep_the_8x8_grid_and_widen_the_view():
+    plain, wide = SmallCNN(), SmallCNN(context_blocks=3)
+    x = torch.zeros(2, 3, 64, 64)
+    assert plain.features(x).shape[-2:] == (4, 4)  # the last max-pool halves the 8x8 grid
+    assert wide.features(x).shape[-2:] == (8, 8)  # no last pool: Grad-CAM's grid stays 8x8
+    layer = wide.get_submodule(wide.target_layer_name)
+    assert isinstance(layer, nn.Conv2d) and wide.target_layer_name == "features.17"
+    # Receptive field, measured: which input columns can change one central output cell.
+    base = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    for model, layer_name, want in ((plain, "features.8", 33), (wide, "features.17", 81)):
+        model.eval()
+        body = model.features[: int(layer_name.split(".")[1]) + 1]
+        with torch.no_grad():
+            ref = body(base)
+            cy, cx = ref.shape[2] // 2, ref.shape[3] // 2
+            batch = base.repeat(128, 1, 1, 1)
+            batch[torch.arange(128), :, :, torch.arange(128)] += 10.0  # column c lit up
+            moved = (body(batch)[:, :, cy, cx] - ref[:, :, cy, cx]).abs().amax(1) > 1e-6
+        cols = moved.nonzero()
+        assert int(cols.max() - cols.min() + 1) == want, (layer_name, cols.flatten().tolist())
 
 
 # --------------------------------------------------------------------------- training
