@@ -1,0 +1,102 @@
+"""Grading every lesson: 10 submissions per lesson with ``lessonlib grade --jobs 2``, timed.
+
+Per lesson: 4 copies of the solution, 4 with one exercise's function replaced by the stub's
+(a different one each time) and 2 untouched stubs. It checks each score exactly (full marks,
+full minus that exercise's points, zero) and prints the seconds per lesson and per submission.
+
+Run: .venv/bin/python benchmarks/bench_grade_lessons.py [--lessons 04 07] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lessonlib.catalog import load_lessons  # noqa: E402
+from lessonlib.grading import case_file  # noqa: E402
+
+
+def with_stub_function(solution: str, stub: str, function: str) -> str:
+    """The solution's source with ``function`` replaced by the stub's version of it."""
+    stub_def = next(
+        n for n in ast.parse(stub).body if isinstance(n, ast.FunctionDef) and n.name == function
+    )
+    tree = ast.parse(solution)
+    tree.body = [
+        stub_def if isinstance(n, ast.FunctionDef) and n.name == function else n for n in tree.body
+    ]
+    return ast.unparse(tree)
+
+
+def make_class(lesson, folder: Path) -> dict[str, int]:
+    stub = lesson.exercises_file.read_text(encoding="utf-8")
+    solution = (ROOT / "solutions" / lesson.slug / "exercises.py").read_text(encoding="utf-8")
+    expected = {}
+    for k in range(10):
+        student = f"s{k:02d}"
+        if k < 4:
+            source, score = solution, lesson.points
+        elif k < 8:
+            ex = lesson.exercises[(k - 4) % len(lesson.exercises)]
+            source = with_stub_function(solution, stub, ex.function)
+            score = lesson.points - ex.points
+        else:
+            source, score = stub, 0
+        (folder / student).mkdir(parents=True)
+        (folder / student / "exercises.py").write_text(source, encoding="utf-8")
+        expected[student] = score
+    return expected
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lessons", nargs="*", default=None)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    lessons = [x for x in load_lessons() if case_file(x).is_file()]
+    if args.lessons:
+        lessons = [x for x in lessons if x.id in args.lessons]
+    wrong_total = 0
+    print(f"{'lesson':<8}{'students':>9}{'seconds':>9}{'s/student':>11}{'wrong':>7}")
+    for lesson in lessons:
+        with tempfile.TemporaryDirectory(prefix=f"bench-grade-{lesson.id}-") as tmp:
+            subs, out = Path(tmp) / "subs", Path(tmp) / "out"
+            expected = make_class(lesson, subs)
+            start = time.perf_counter()
+            run = subprocess.run(
+                [sys.executable, "-m", "lessonlib", "grade", str(subs), "--lesson", lesson.id,
+                 "--out", str(out), "--jobs", str(args.jobs)],
+                cwd=ROOT, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            took = time.perf_counter() - start
+            try:
+                rows = {r["student"]: r for r in csv.DictReader(open(out / "grades.csv"))}
+            except OSError:
+                rows = {}
+            wrong = [
+                f"{s}: {rows[s]['score'] if s in rows else 'missing'} != {want}"
+                for s, want in expected.items()
+                if s not in rows or float(rows[s]["score"]) != want
+            ]
+            wrong_total += len(wrong) + (run.returncode != 0)
+            print(
+                f"{lesson.id:<8}{len(expected):>9}{took:>9.1f}{took / len(expected):>11.2f}"
+                f"{len(wrong):>7}" + ("" if run.returncode == 0 else f"  rc={run.returncode}")
+            )
+            for line in wrong[:5]:
+                print(f"    {line}")
+    print("all scores exact" if not wrong_total else f"{wrong_total} problems")
+    return 0 if not wrong_total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
