@@ -1,8 +1,11 @@
 """Grading every lesson: 10 submissions per lesson with ``lessonlib grade --jobs 2``, timed.
 
 Per lesson: 4 copies of the solution, 4 with one exercise's function replaced by the stub's
-(a different one each time) and 2 untouched stubs. It checks each score exactly (full marks,
-full minus that exercise's points, zero) and prints the seconds per lesson and per submission.
+(a different one each time) and 2 untouched stubs. It checks each score exactly: full marks,
+zero, and for a partial submission what the lesson's visible and hidden tests give the same
+file (``lessonlib check``'s own verdict: a solution function may call another exercise's, so
+one stubbed function can cost more than its own points). It prints the seconds per lesson and
+per submission (the grading only, not the reference checks).
 
 Run: .venv/bin/python benchmarks/bench_grade_lessons.py [--lessons 04 07] [--jobs 2]
 """
@@ -22,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lessonlib.catalog import load_lessons  # noqa: E402
+from lessonlib.checking import check_lesson  # noqa: E402
 from lessonlib.grading import case_file  # noqa: E402
 
 
@@ -37,6 +41,13 @@ def with_stub_function(solution: str, stub: str, function: str) -> str:
     return ast.unparse(tree)
 
 
+def tests_score(lesson, source: str, root: Path) -> int:
+    """The points the lesson's visible and hidden tests give ``source``."""
+    (root / lesson.slug).mkdir(parents=True)
+    (root / lesson.slug / "exercises.py").write_text(source, encoding="utf-8")
+    return check_lesson(lesson, root, hidden=True, warm=True).earned
+
+
 def make_class(lesson, folder: Path) -> dict[str, int]:
     stub = lesson.exercises_file.read_text(encoding="utf-8")
     solution = (ROOT / "solutions" / lesson.slug / "exercises.py").read_text(encoding="utf-8")
@@ -48,7 +59,7 @@ def make_class(lesson, folder: Path) -> dict[str, int]:
         elif k < 8:
             ex = lesson.exercises[(k - 4) % len(lesson.exercises)]
             source = with_stub_function(solution, stub, ex.function)
-            score = lesson.points - ex.points
+            score = tests_score(lesson, source, folder.parent / "check" / student)
         else:
             source, score = stub, 0
         (folder / student).mkdir(parents=True)
