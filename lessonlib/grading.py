@@ -536,6 +536,12 @@ def plain_text(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def show(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for a check's one-sentence message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def output_lines(raw: bytes, keep: int = 5, width: int = 160) -> list[str]:
     """The last few non-empty lines a submission printed, each cut to ``width``."""
     text = raw.decode("utf-8", errors="replace")

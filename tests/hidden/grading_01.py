@@ -34,14 +34,9 @@ from torchviz_reference import (
     torchviz_graph,
 )
 
-from lessonlib.grading import Case
+from lessonlib.grading import Case, show
 
 MAX_DOT_CHARS = 200_000
-
-
-def show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:79] + "…"
 
 
 @functools.cache

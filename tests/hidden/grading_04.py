@@ -42,14 +42,9 @@ from tb_reference import accumulator, event_files, reference_losses
 from torch import nn
 
 from lessonlib import plaindata
-from lessonlib.grading import Case, plain_text
+from lessonlib.grading import Case, plain_text, show
 
 GLOO_TIMEOUT_S = 30.0
-
-
-def show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def _close(got, want, rel: float = 1e-4, abs_: float = 1e-12) -> bool:

@@ -34,15 +34,10 @@ from grading_05_inputs import (
 from sklearn.decomposition import PCA
 from sklearn.metrics import confusion_matrix
 
-from lessonlib.grading import Case
+from lessonlib.grading import Case, show
 
 MAX_LOG_BYTES = 2 * 2**20
 MAX_LOG_LINES = 500
-
-
-def show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:79] + "…"
 
 
 # ---------------------------------------------------------------- reading and replaying logs

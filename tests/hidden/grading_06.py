@@ -29,14 +29,9 @@ from grading_06_inputs import (
 )
 from onnx_reference import HANDMADE_OPS
 
-from lessonlib.grading import Case
+from lessonlib.grading import Case, show
 
 EXPORT_TIMEOUT_S = 60.0
-
-
-def show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def session(model: bytes | str) -> ort.InferenceSession:

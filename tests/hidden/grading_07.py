@@ -39,14 +39,9 @@ from grading_07_inputs import (
 )
 from torch import nn
 
-from lessonlib.grading import Case
+from lessonlib.grading import Case, show
 
 CAM_TOLERANCE = 1e-4
-
-
-def show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def check_no_hooks_left(files, function: str, global_hooks: bool = True) -> None:
