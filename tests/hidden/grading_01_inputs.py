@@ -7,7 +7,7 @@ grader (which checks the answer) each build the same graph from the same argumen
 from __future__ import annotations
 
 import torch
-from small_models import seeded_input, seeded_mlp
+from small_models import seeded_conv_net, seeded_input, seeded_mlp, shared_weight_net
 
 from lessonlib.grading import Inputs
 
@@ -61,16 +61,7 @@ def shared_subgraph() -> Inputs:
 
 
 def small_conv_net_output() -> Inputs:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 4, 3),
-            torch.nn.BatchNorm2d(4),
-            torch.nn.ReLU(),
-            torch.nn.Flatten(),
-            torch.nn.Linear(4 * 6 * 6, 2),
-        )
-    return Inputs(net(seeded_input(2, 1, 8, 8)).sum())
+    return Inputs(seeded_conv_net()(seeded_input(2, 1, 8, 8)).sum())
 
 
 def exp_sin_loss_and_leaf(reachable: bool = True) -> Inputs:
@@ -81,27 +72,18 @@ def exp_sin_loss_and_leaf(reachable: bool = True) -> Inputs:
     return Inputs(loss, w if reachable else other)
 
 
-def _shared_weight_net():
-    w = seeded_input(4, 4, seed=7, requires_grad=True)
-    b = seeded_input(4, seed=8, requires_grad=True)
-    x = seeded_input(2, 4, seed=9)
-    h = torch.tanh(x @ w + b)
-    out = (h @ w.t()).view(-1)[:5].sum()
-    return out, {"w": w, "b": b, "x": x, "h": h}
-
-
 def shared_weight_output() -> Inputs:
     """A weight used twice (weight tying) and a view in the middle."""
-    return Inputs(_shared_weight_net()[0])
+    return Inputs(shared_weight_net()[0])
 
 
 def shared_weight_leaves() -> Inputs:
-    out, named = _shared_weight_net()
+    out, named = shared_weight_net()
     return Inputs(out, named)
 
 
 def shared_weight_path(frozen: bool = False) -> Inputs:
-    out, named = _shared_weight_net()
+    out, named = shared_weight_net()
     if frozen:
         with torch.no_grad():
             out = (named["x"] @ named["w"]).sum()

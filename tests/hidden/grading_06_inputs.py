@@ -18,30 +18,13 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
-from onnx_reference import handmade_mlp, shift_initializer
+from onnx_reference import Head, batch, handmade_mlp, shift_initializer
 from torch import nn
 
 from lessonlib.grading import InputFile, Inputs
 from lessonlib.models import small_cnn
-
-
-def batch(n: int, *shape: int, seed: int = 0) -> np.ndarray:
-    """The visible tests' batches: float32 normal noise, seeded by ``seed + n``."""
-    return np.random.default_rng(seed + n).standard_normal((n, *shape)).astype(np.float32)
-
-
-class Head(nn.Module):
-    """A forward argument not called ``x``, and a LayerNorm: exporters must cope with both."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(10, 16), nn.LayerNorm(16), nn.GELU(), nn.Linear(16, 3))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features).softmax(dim=-1)
 
 
 def _seeded_head(seed: int = 0) -> Head:

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from small_models import seeded_input
+from small_models import shared_weight_net
 from torchviz_reference import labelled_edges, parse_student_dot, shortest_path_to, torchviz_graph
-
-
-def shared_weight_net():
-    """One weight used twice (weight tying) and a view in the middle."""
-    w = seeded_input(4, 4, seed=7, requires_grad=True)
-    b = seeded_input(4, seed=8, requires_grad=True)
-    x = seeded_input(2, 4, seed=9)
-    h = torch.tanh(x @ w + b)
-    out = (h @ w.t()).view(-1)[:5].sum()
-    return out, {"w": w, "b": b, "x": x, "h": h}
 
 
 @pytest.mark.exercise("01.1", points=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from small_models import seeded_input, seeded_mlp
+from small_models import seeded_conv_net, seeded_input, seeded_mlp
 from torchviz_reference import (
     label_counts,
     labelled_edges,
@@ -94,15 +94,7 @@ def test_dot_source_matches_torchviz(exercises):
 
 @pytest.mark.exercise("01.3", points=3)
 def test_dot_source_of_a_conv_net(exercises):
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3),
-        torch.nn.BatchNorm2d(4),
-        torch.nn.ReLU(),
-        torch.nn.Flatten(),
-        torch.nn.Linear(4 * 6 * 6, 2),
-    )
-    out = net(seeded_input(2, 1, 8, 8)).sum()
+    out = seeded_conv_net()(seeded_input(2, 1, 8, 8)).sum()
     mine = parse_student_dot(exercises.backward_graph_dot(out))
     ref = torchviz_graph(out)
     assert mine.number_of_nodes() == ref.number_of_nodes(), (

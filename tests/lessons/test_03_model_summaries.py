@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from summary_cases import CONV_CASES, ScaledNet
 from torch import nn
 from torchinfo import summary
 from torchvision.models import resnet18
@@ -15,34 +16,9 @@ def seeded_resnet() -> nn.Module:
         return resnet18(weights=None)
 
 
-class ScaledNet(nn.Module):
-    """A bare nn.Parameter next to layers, and two modules whose names share a prefix."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
-        self.scale = nn.Parameter(torch.ones(8))
-        self.fc = nn.Linear(8, 4)
-        self.fc2 = nn.Linear(4, 2)
-
-    def forward(self, x):
-        h = self.body(x).mean(dim=(2, 3)) * self.scale
-        return self.fc2(self.fc(h))
-
-
 def torchinfo_counts(model: nn.Module, input_size) -> tuple[int, int]:
     stats = summary(model, input_size=input_size, verbose=0)
     return stats.total_params, stats.trainable_params
-
-
-CONV_CASES = [
-    # input_shape, out_channels, kernel, stride, padding, dilation
-    ((2, 3, 32, 32), 8, 3, 1, 0, 1),
-    ((1, 3, 224, 224), 64, 7, 2, 3, 1),
-    ((4, 16, 15, 17), 4, (3, 5), (2, 1), (1, 2), (2, 1)),
-    ((1, 1, 28, 28), 6, 5, 3, 0, 1),
-    ((3, 8, 20, 9), 8, 3, 2, 4, 3),
-]
 
 
 def meta_conv(input_shape, out_channels, kernel, stride, padding, dilation, groups=1, bias=True):

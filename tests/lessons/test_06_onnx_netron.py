@@ -10,6 +10,8 @@ import pytest
 import torch
 from onnx_reference import (
     HANDMADE_OPS,
+    Head,
+    batch,
     handmade_mlp,
     legacy_export,
     ort_output,
@@ -17,24 +19,8 @@ from onnx_reference import (
     shift_initializer,
     torch_output,
 )
-from torch import nn
 
 from lessonlib.models import small_cnn
-
-
-def batch(n: int, *shape: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed + n).standard_normal((n, *shape)).astype(np.float32)
-
-
-class Head(nn.Module):
-    """A forward argument not called ``x``, and a LayerNorm: exporters must cope with both."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(10, 16), nn.LayerNorm(16), nn.GELU(), nn.Linear(16, 3))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features).softmax(dim=-1)
 
 
 def _check_batches(exercises, model, example, tmp_path, shape):

@@ -10,6 +10,23 @@ import onnx
 import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+
+def batch(n: int, *shape: int, seed: int = 0) -> np.ndarray:
+    """The tests' batches: float32 normal noise, seeded by ``seed + n``."""
+    return np.random.default_rng(seed + n).standard_normal((n, *shape)).astype(np.float32)
+
+
+class Head(nn.Module):
+    """A forward argument not called ``x``, and a LayerNorm: exporters must cope with both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(10, 16), nn.LayerNorm(16), nn.GELU(), nn.Linear(16, 3))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).softmax(dim=-1)
 
 
 def session(path: str | Path) -> ort.InferenceSession:
