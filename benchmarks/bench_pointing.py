@@ -3,14 +3,16 @@
 Run: .venv/bin/python benchmarks/bench_pointing.py [--seeds 0 1 2 3] [--context 0 3]
 
 One training run is one draw: the same network trained with another seed reaches the same
-accuracy and points elsewhere. This trains ``SmallCNN(context_blocks=k)`` for each seed (as
+accuracy and points elsewhere. This trains ``SmallCNN(context_blocks=k)`` for each seed (k=0
+for 6 epochs as lesson 02 does, k=3 for 5 epochs as lesson 07 does; as
 ``trained_shapes_cnn`` does, cached under build/cache/models) and scores Grad-CAM at the last
-conv layer for the predicted class on the 600 test images: with the 4-px tolerance of Zhang
+conv block's output (its ReLU, as lesson 07 does) for the predicted class on the 600 test
+images: with the 4-px tolerance of Zhang
 et al. (15 px at 224 px), strictly (the maximum on a mask pixel), and with random weights
 (the sanity check). It prints one row per run and the range per design.
 
-Target (lesson 07): the lesson's model (seed 0, context_blocks=0) scores >= 90 % at 4 px.
-The spread over the other seeds is reported, not targeted: it is the point of the benchmark.
+Target (lesson 07): its design (context_blocks=3, 5 epochs) scores >= 90 % at 4 px for every
+seed.
 """
 
 from __future__ import annotations
@@ -31,13 +33,18 @@ from lessonlib.gradcam import (  # noqa: E402
     randomized_copy,
     zhang_tolerance,
 )
-from lessonlib.models import trained_shapes_cnn  # noqa: E402
+from lessonlib.models import SHAPES_CNN_CONFIG, trained_shapes_cnn  # noqa: E402
 
 
 def score(model, layer: str, images, masks, tol: int) -> tuple[float, float]:
     maps, _ = grad_cam_and_logits(model, layer, images)
     dist = peak_distances(maps, masks)
     return (dist <= tol).float().mean().item(), (dist == 0).float().mean().item()
+
+
+def last_relu(model) -> str:
+    """The name of the ReLU that ends the last conv block."""
+    return [n for n, m in model.features.named_children() if isinstance(m, torch.nn.ReLU)][-1]
 
 
 def main() -> int:
@@ -53,9 +60,10 @@ def main() -> int:
     for k in args.context:
         for seed in args.seeds:
             start = time.perf_counter()
-            model, result = trained_shapes_cnn(seed=seed, context_blocks=k)
+            epochs = {3: 5}.get(k, SHAPES_CNN_CONFIG["epochs"])  # as lessons 07 and 02 train
+            model, result = trained_shapes_cnn(epochs, seed=seed, context_blocks=k)
             took = result.seconds if not result.from_cache else time.perf_counter() - start
-            layer = model.target_layer_name
+            layer = f"features.{last_relu(model)}"
             hit, strict = score(model, layer, images, masks, tol)
             rand, _ = score(randomized_copy(model, seed=1), layer, images, masks, tol)
             summary.setdefault(k, []).append((hit, strict))
@@ -70,17 +78,11 @@ def main() -> int:
             f"context_blocks={k}: {tol}-px {min(hits):.1%}–{max(hits):.1%}, "
             f"strict {min(stricts):.1%}–{max(stricts):.1%} over {len(rows)} seeds"
         )
-    runs = {
-        (k, seed): row
-        for k, rows in summary.items()
-        for seed, row in zip(args.seeds, rows, strict=True)
-    }
-    ok = True
-    if (0, 0) in runs:
-        ok = runs[(0, 0)][0] >= 0.90
+    ok = 3 not in summary or min(r[0] for r in summary[3]) >= 0.90
+    if 3 in summary:
         print(
-            f"target: lesson 07's model (seed 0, context_blocks=0) >= 90 % at {tol} px: "
-            f"{runs[(0, 0)][0]:.1%} {'PASS' if ok else 'FAIL'}"
+            f"target: every seed >= 90 % at {tol} px with context_blocks=3 (lesson 07): "
+            f"{'PASS' if ok else 'FAIL'}"
         )
     return 0 if ok else 1
 

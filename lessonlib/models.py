@@ -249,6 +249,7 @@ def _train_epoch(model, loader, opt, sched, epoch: int, log_every, channels_last
 SHAPES_CNN_CONFIG = {
     "width": 8,
     "context_blocks": 0,
+    "threads": 1,  # torch intra-op threads while training (see train_classifier)
     "epochs": 6,
     "lr": 1e-2,
     "batch_size": 32,
@@ -258,6 +259,7 @@ SHAPES_CNN_CONFIG = {
 }
 DIGITS_MLP_CONFIG = {
     "hidden": 32,
+    "threads": 1,
     "epochs": 10,
     "lr": 1e-2,
     "batch_size": 32,
@@ -327,7 +329,7 @@ def _cached_training(
     if result is None:
         model = make_model()  # a failed load may have left some weights overwritten
         train_ds, test_ds = splits()
-        keys = ("epochs", "lr", "batch_size", "seed", "schedule")
+        keys = ("epochs", "lr", "batch_size", "seed", "schedule", "threads")
         result = train_classifier(model, train_ds, test_ds, **{k: config[k] for k in keys})
         result.config = dict(config)
         _save_checkpoint(path, model, result)
