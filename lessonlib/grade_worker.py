@@ -562,6 +562,19 @@ def _next_batch(remaining: list[CaseSpec]) -> list[CaseSpec]:
     return [s for s in remaining if not s.service]
 
 
+def _course_fault(spec: CaseSpec, detail: str, what: str) -> CaseOutcome:
+    """A case the course, not the student, made fail: the detail to the teacher's log only."""
+    print(f"case {spec.index} ({spec.name}){detail}", file=sys.stderr)
+    return CaseOutcome(
+        spec.index,
+        spec.exercise,
+        spec.name,
+        FAILED,
+        f"the grader could not {what} (a problem in the course, not in your code): "
+        "tell your teacher.",
+    )
+
+
 def _outcome_from_event(spec: CaseSpec, event: dict) -> CaseOutcome:
     kind = event["event"]
     if kind == "missing":
@@ -573,30 +586,14 @@ def _outcome_from_event(spec: CaseSpec, event: dict) -> CaseOutcome:
             f"exercises.py has no function {spec.function}().",
         )
     if kind == "service_error":
-        print(
-            f"case {spec.index} ({spec.name}): {event.get('message')}",
-            file=sys.stderr,
-        )
-        return CaseOutcome(
-            spec.index,
-            spec.exercise,
-            spec.name,
-            FAILED,
-            f"the grader could not start the {spec.service} server this case needs (a problem "
-            "in the course, not in your code): tell your teacher.",
+        return _course_fault(
+            spec,
+            f": {event.get('message')}",
+            f"start the {spec.service} server this case needs",
         )
     if kind == "builder_error":
-        print(
-            f"case {spec.index} ({spec.name}) could not be built: {event.get('message')}",
-            file=sys.stderr,
-        )
-        return CaseOutcome(
-            spec.index,
-            spec.exercise,
-            spec.name,
-            FAILED,
-            "the grader could not build this case (a problem in the course, not "
-            "in your code): tell your teacher.",
+        return _course_fault(
+            spec, f" could not be built: {event.get('message')}", "build this case"
         )
     if event.get("not_started") and event.get("type") == "NotImplementedError":
         return CaseOutcome(
