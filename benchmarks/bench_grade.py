@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lessonlib.catalog import find_lesson  # noqa: E402
+from lessonlib.course.catalog import find_lesson  # noqa: E402
 
 LESSON = find_lesson("01")
 

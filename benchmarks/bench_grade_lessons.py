@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lessonlib.catalog import load_lessons  # noqa: E402
-from lessonlib.checking import check_lesson  # noqa: E402
-from lessonlib.grading import case_file  # noqa: E402
+from lessonlib.classroom.grading import case_file  # noqa: E402
+from lessonlib.course.catalog import load_lessons  # noqa: E402
+from lessonlib.course.checking import check_lesson  # noqa: E402
 
 
 def with_stub_function(solution: str, stub: str, function: str) -> str:

@@ -14,8 +14,8 @@ import argparse
 import statistics
 import sys
 
-from lessonlib.catalog import find_lesson
-from lessonlib.runner import run_lesson
+from lessonlib.course.catalog import find_lesson
+from lessonlib.course.runner import run_lesson
 
 TARGET_S = 30.0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def visdom_startup(runs: int = 3) -> list[float]:
-    from lessonlib.visdom_server import missing_ui_assets, start_visdom
+    from lessonlib.visdom import missing_ui_assets, start_visdom
 
     times = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -34,8 +34,8 @@ def visdom_startup(runs: int = 3) -> list[float]:
 
 
 def lesson_runs() -> None:
-    from lessonlib.catalog import find_lesson
-    from lessonlib.runner import run_lesson
+    from lessonlib.course.catalog import find_lesson
+    from lessonlib.course.runner import run_lesson
 
     for lesson_id in ("05", "06"):
         result = run_lesson(find_lesson(lesson_id), capture=True)

@@ -28,7 +28,7 @@ from lessonlib.errors import LessonlibError
 from lessonlib.graphs import show_image
 from lessonlib.models import small_cnn, train_classifier
 from lessonlib.paths import build_dir
-from lessonlib.visdom_server import screenshot_visdom, start_visdom, visdom_client
+from lessonlib.visdom import screenshot_visdom, start_visdom, visdom_client
 
 OUT = build_dir("05")
 ENVS = OUT / "envs"  # where the server keeps saved environments (default: ~/.visdom)

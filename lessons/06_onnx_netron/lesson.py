@@ -31,7 +31,7 @@ from torchvision.models import resnet18
 from lessonlib.errors import LessonlibError
 from lessonlib.graphs import show_image
 from lessonlib.models import small_cnn
-from lessonlib.netron_view import screenshot_netron_pages, serve_netron
+from lessonlib.netron import screenshot_netron_pages, serve_netron
 from lessonlib.paths import build_dir
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # the legacy exporter's notice

@@ -1,6 +1,6 @@
 """Trusted code that runs in the sandbox just before the student's function starts.
 
-``with_hook(inputs, hook)`` sets ``Inputs.before`` (see lessonlib.grading.Inputs): the
+``with_hook(inputs, hook)`` sets ``Inputs.before`` (see lessonlib.classroom.grading.Inputs): the
 sandbox calls ``hook(args)`` inside the sandbox, in the case's working folder, after the
 student's file was imported and after every earlier case of this sandbox ran. A hook can see
 what an earlier call left behind (hooks on a model it shares with this case, open figures)

@@ -34,7 +34,7 @@ from torchviz_reference import (
     torchviz_graph,
 )
 
-from lessonlib.grading import Case, show
+from lessonlib.classroom.grading import Case, show
 
 MAX_DOT_CHARS = 200_000
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from small_models import seeded_conv_net, seeded_input, seeded_mlp, shared_weight_net
 
-from lessonlib.grading import Inputs
+from lessonlib.classroom.grading import Inputs
 
 
 def _mlp_loss(seed: int):

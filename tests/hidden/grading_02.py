@@ -42,7 +42,7 @@ from small_models import seeded_input
 from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.utils import make_grid
 
-from lessonlib.grading import Case, show
+from lessonlib.classroom.grading import Case, show
 
 
 def _tensor(got, what: str) -> torch.Tensor:

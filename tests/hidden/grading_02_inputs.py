@@ -14,7 +14,7 @@ from small_models import seeded_input
 from torch import nn
 from torchvision import transforms
 
-from lessonlib.grading import Inputs
+from lessonlib.classroom.grading import Inputs
 from lessonlib.models import small_cnn
 
 MEAN, STD = (0.45, 0.5, 0.55), (0.2, 0.25, 0.3)

@@ -27,7 +27,7 @@ from grading_03_inputs import (
 from torch import nn
 from torchinfo import summary
 
-from lessonlib.grading import Case, show
+from lessonlib.classroom.grading import Case, show
 
 
 @functools.cache

@@ -14,7 +14,7 @@ from summary_cases import CONV_CASES, ScaledNet  # noqa: F401 - CONV_CASES for g
 from torch import nn
 from torchvision.models import resnet18
 
-from lessonlib.grading import Inputs
+from lessonlib.classroom.grading import Inputs
 
 
 def _seeded(factory):

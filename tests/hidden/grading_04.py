@@ -41,8 +41,8 @@ from grading_04_inputs import (
 from tb_reference import accumulator, event_files, reference_losses
 from torch import nn
 
-from lessonlib import plaindata
-from lessonlib.grading import Case, plain_text, show
+from lessonlib.classroom import plaindata
+from lessonlib.classroom.grading import Case, plain_text, show
 
 GLOO_TIMEOUT_S = 30.0
 

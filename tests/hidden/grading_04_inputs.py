@@ -44,8 +44,8 @@ from tb_reference import seeded_classification  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402, F401 - warm for every sandbox
 
-from lessonlib import plaindata  # noqa: E402
-from lessonlib.grading import Inputs  # noqa: E402
+from lessonlib.classroom import plaindata  # noqa: E402
+from lessonlib.classroom.grading import Inputs  # noqa: E402
 
 LOGDIR = "runs"
 JOB = "job"  # the first (complete) job's folder, inside the case's folder

@@ -34,7 +34,7 @@ from grading_05_inputs import (
 from sklearn.decomposition import PCA
 from sklearn.metrics import confusion_matrix
 
-from lessonlib.grading import Case, show
+from lessonlib.classroom.grading import Case, show
 
 MAX_LOG_BYTES = 2 * 2**20
 MAX_LOG_LINES = 500

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from visdom_reference import history
 
-from lessonlib.grading import InputFile, Inputs, ServiceURL
+from lessonlib.classroom.grading import InputFile, Inputs, ServiceURL
 
 CLASS_NAMES = ["cat", "dog", "fox", "owl"]
 

@@ -29,7 +29,7 @@ from grading_06_inputs import (
 )
 from onnx_reference import HANDMADE_OPS
 
-from lessonlib.grading import Case, show
+from lessonlib.classroom.grading import Case, show
 
 EXPORT_TIMEOUT_S = 60.0
 

@@ -23,7 +23,7 @@ import torch
 from onnx_reference import Head, batch, handmade_mlp, shift_initializer
 from torch import nn
 
-from lessonlib.grading import InputFile, Inputs
+from lessonlib.classroom.grading import InputFile, Inputs
 from lessonlib.models import small_cnn
 
 

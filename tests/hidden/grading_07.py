@@ -39,7 +39,7 @@ from grading_07_inputs import (
 )
 from torch import nn
 
-from lessonlib.grading import Case, show
+from lessonlib.classroom.grading import Case, show
 
 CAM_TOLERANCE = 1e-4
 

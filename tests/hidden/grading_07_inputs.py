@@ -21,7 +21,7 @@ from gradcam_reference import hook_total, seeded_cnn, seeded_images
 from torch import nn
 from torch.nn.modules import module as _module
 
-from lessonlib.grading import Inputs
+from lessonlib.classroom.grading import Inputs
 from lessonlib.models import small_cnn
 
 HOOKS = "hooks"  # the name of the record a shared model's second call gets

@@ -1,6 +1,6 @@
 import pytest
 
-from lessonlib.catalog import find_exercise, find_lesson, load_lessons, normalize_lesson_id
+from lessonlib.course.catalog import find_exercise, find_lesson, load_lessons, normalize_lesson_id
 from lessonlib.errors import LessonlibError
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lessonlib import check_worker
-from lessonlib.catalog import find_lesson
-from lessonlib.checking import check_lesson
+from lessonlib.course import check_worker
+from lessonlib.course.catalog import find_lesson
+from lessonlib.course.checking import check_lesson
 from lessonlib.paths import project_root
 
 ROOT = project_root()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lessonlib.catalog import find_lesson, load_lessons
+from lessonlib.course.catalog import find_lesson, load_lessons
+from lessonlib.course.progress import file_digest, record_check
 from lessonlib.paths import project_root
-from lessonlib.progress import file_digest, record_check
 
 ROOT = project_root()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 
-from lessonlib.devcheck import dev_check, exercise_markers
+from lessonlib.course.devcheck import dev_check, exercise_markers
 from lessonlib.paths import project_root
 
 META = """
@@ -50,7 +50,8 @@ def fake_course(tmp_path, meta=META, stub=STUB, solution=SOLUTION, tests=TESTS):
         (root / folder).mkdir(parents=True)
     shutil.copy(project_root() / "tests" / "conftest.py", root / "tests" / "conftest.py")
     (root / "pytest.ini").write_text(
-        "[pytest]\naddopts = -p lessonlib.pytest_plugin\nmarkers =\n    exercise(id, points): x\n"
+        "[pytest]\naddopts = -p lessonlib.course.pytest_plugin\n"
+        "markers =\n    exercise(id, points): x\n"
     )
     (root / "lessons/01_fake/meta.toml").write_text(meta)
     (root / "lessons/01_fake/exercises.py").write_text(textwrap.dedent(stub))

@@ -1,8 +1,8 @@
 import jupytext
 
-from lessonlib.catalog import find_lesson
-from lessonlib.docs import exercises_markdown, lesson_page_source, lessons_table_markdown
+from lessonlib.course.catalog import find_lesson
 from lessonlib.paths import project_root
+from lessonlib.site.build import exercises_markdown, lesson_page_source, lessons_table_markdown
 
 
 def test_a_lesson_page_is_the_lesson_plus_its_exercises_and_hints():

@@ -11,7 +11,7 @@ import zipfile
 
 import yaml
 
-from lessonlib.catalog import find_lesson
+from lessonlib.course.catalog import find_lesson
 from lessonlib.paths import project_root
 
 ROOT = project_root()

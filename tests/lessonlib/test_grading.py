@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lessonlib.catalog import find_lesson
-from lessonlib.errors import LessonlibError
-from lessonlib.grading import (
+from lessonlib.classroom.grading import (
     Case,
     Inputs,
     Submission,
@@ -27,6 +25,8 @@ from lessonlib.grading import (
     make_record,
     safe_stem,
 )
+from lessonlib.course.catalog import find_lesson
+from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 
 ROOT = project_root()
@@ -306,7 +306,7 @@ def _fake_course(tmp_path: Path, case_source: str) -> Path:
     (tmp_path / "tests" / "support").mkdir()
     (hidden / "grading_01.py").write_text(case_source)
     (hidden / "fake_inputs_01.py").write_text(
-        "from lessonlib.grading import Inputs\n\ndef two(n=2):\n    return Inputs(n)\n"
+        "from lessonlib.classroom.grading import Inputs\n\ndef two(n=2):\n    return Inputs(n)\n"
     )
     return tmp_path
 
@@ -315,18 +315,18 @@ def _fake_course(tmp_path: Path, case_source: str) -> Path:
     ("case_source", "sentence"),
     [
         (
-            "from lessonlib.grading import Case, Inputs\n"
+            "from lessonlib.classroom.grading import Case, Inputs\n"
             "def build():\n    return Inputs()\n"
             "CASES = [Case('01.1', 'x', build, lambda g, i, f: None)]\n",
             "move build out of the case file",
         ),
         (
-            "from lessonlib.grading import Case\nfrom fake_inputs_01 import two\n"
+            "from lessonlib.classroom.grading import Case\nfrom fake_inputs_01 import two\n"
             "CASES = [Case('01.9', 'x', two, lambda g, i, f: None)]\n",
             "unknown exercise 01.9",
         ),
         (
-            "from functools import partial\nfrom lessonlib.grading import Case\n"
+            "from functools import partial\nfrom lessonlib.classroom.grading import Case\n"
             "from fake_inputs_01 import two\n"
             "CASES = [Case('01.1', 'x', partial(two, n=object()), lambda g, i, f: None)]\n",
             "plain data",
@@ -345,7 +345,7 @@ def test_a_good_case_file_loads_as_plain_specs(tmp_path):
     root = _fake_course(
         tmp_path,
         "from functools import partial\n"
-        "from lessonlib.grading import Case\nfrom fake_inputs_01 import two\n"
+        "from lessonlib.classroom.grading import Case\nfrom fake_inputs_01 import two\n"
         "CASES = [Case('01.1', 'two', partial(two, n=3), lambda g, i, f: None)]\n",
     )
     cases, specs = load_cases(find_lesson("01", root), root)
@@ -374,15 +374,15 @@ def test_grade_refuses_a_lesson_without_cases_and_an_out_inside_submissions(tmp_
 
 
 def _lessons_with_cases() -> list[str]:
-    from lessonlib.catalog import load_lessons
-    from lessonlib.grading import case_file
+    from lessonlib.classroom.grading import case_file
+    from lessonlib.course.catalog import load_lessons
 
     return [x.id for x in load_lessons() if x.id != "01" and case_file(x).is_file()]
 
 
 @pytest.mark.parametrize("lesson_id", _lessons_with_cases())
 def test_every_case_file_gives_the_solution_full_marks_and_the_stub_zero(tmp_path, lesson_id):
-    from lessonlib.grade_run import grade
+    from lessonlib.classroom.grade_run import grade
 
     lesson = find_lesson(lesson_id)
     write(
@@ -418,7 +418,7 @@ hints = ["a"]
 
 FILES_AND_SERVICE_INPUTS = """from pathlib import Path
 
-from lessonlib.grading import InputFile, Inputs, ServiceURL
+from lessonlib.classroom.grading import InputFile, Inputs, ServiceURL
 
 
 def _seen(args):
@@ -443,7 +443,7 @@ from pathlib import Path
 
 from fake_inputs_01 import files, server
 
-from lessonlib.grading import Case, ServiceURL
+from lessonlib.classroom.grading import Case, ServiceURL
 
 
 def check_files(got, inputs, files):
@@ -556,7 +556,12 @@ def test_a_service_case_is_checked_against_the_servers_own_state(files_and_servi
 
 
 def test_resolve_inputs_writes_files_and_leaves_service_urls_to_the_sandbox(tmp_path):
-    from lessonlib.grading import InputFile, ServiceUnavailable, ServiceURL, resolve_inputs
+    from lessonlib.classroom.grading import (
+        InputFile,
+        ServiceUnavailable,
+        ServiceURL,
+        resolve_inputs,
+    )
 
     built = Inputs(
         InputFile("a/b.bin", BLOB), [InputFile("c.txt", b"x")], url=ServiceURL("visdom"), n=3
@@ -580,7 +585,7 @@ def test_resolve_inputs_writes_files_and_leaves_service_urls_to_the_sandbox(tmp_
 def test_a_case_naming_an_unknown_service_is_refused(tmp_path):
     root = _fake_course(
         tmp_path,
-        "from lessonlib.grading import Case\nfrom fake_inputs_01 import two\n"
+        "from lessonlib.classroom.grading import Case\nfrom fake_inputs_01 import two\n"
         "CASES = [Case('01.1', 'x', two, lambda g, i, f, s: None, service='redis')]\n",
     )
     with pytest.raises(LessonlibError, match="unknown service 'redis'"):
@@ -588,8 +593,8 @@ def test_a_case_naming_an_unknown_service_is_refused(tmp_path):
 
 
 def test_grading_runs_get_disjoint_sandbox_uids():
-    from lessonlib.grade_run import run_uid_base
-    from lessonlib.sandbox import SANDBOX_UID_BASE, SERVICE_UID_OFFSET
+    from lessonlib.classroom.grade_run import run_uid_base
+    from lessonlib.classroom.sandbox import SANDBOX_UID_BASE, SERVICE_UID_OFFSET
 
     bases = {run_uid_base(pid) for pid in (1, 2, 4242, 499_999)}
     assert len(bases) == 4 and min(bases) >= SANDBOX_UID_BASE and max(bases) < 2**31

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from lessonlib.catalog import find_lesson
-from lessonlib.grade_run import grade
+from lessonlib.classroom.grade_run import grade
+from lessonlib.course.catalog import find_lesson
 from lessonlib.paths import project_root
 
 ROOT = project_root()
@@ -58,7 +58,7 @@ def _protected_files() -> dict[Path, str]:
         ROOT / "tests" / "conftest.py",
         HIDDEN,
         ROOT / "tests" / "lessons" / "test_01_autograd_graphs.py",
-        ROOT / "lessonlib" / "grading.py",
+        ROOT / "lessonlib" / "classroom" / "grading.py",
     ]
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
@@ -108,7 +108,7 @@ def submissions(subs: Path, out: Path, port: int) -> dict[str, str | bytes]:
             str(out / "results" / "control_full.json"),
             str(out / "results" / "tamper.json"),
             str(subs / "control_stub" / "exercises.py"),
-            str(ROOT / "lessonlib" / "grading.py"),
+            str(ROOT / "lessonlib" / "classroom" / "grading.py"),
         ],
     }
     return {

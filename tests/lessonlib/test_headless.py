@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from lessonlib.headless import outside_event_loop
+from lessonlib.web import outside_event_loop
 
 
 def _no_running_loop() -> int:

@@ -16,10 +16,8 @@ import torch
 from server_cli import serve_then_ctrl_c
 
 from lessonlib.errors import LessonlibError
-from lessonlib.headless import chromium_path
-from lessonlib.local_server import answers
 from lessonlib.models import small_cnn, tiny_mlp
-from lessonlib.netron_view import (
+from lessonlib.netron import (
     check_model_file,
     netron_build_date,
     screenshot_netron,
@@ -27,6 +25,7 @@ from lessonlib.netron_view import (
     serve_netron,
 )
 from lessonlib.paths import project_root
+from lessonlib.web import answers, chromium_path
 
 
 def _export(model, example, path):

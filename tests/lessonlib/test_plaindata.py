@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from lessonlib import plaindata
-from lessonlib.plaindata import PlainDataError, Unreadable, decode, describe, dumps, encode, loads
+from lessonlib.classroom import plaindata
+from lessonlib.classroom.plaindata import (
+    PlainDataError,
+    Unreadable,
+    decode,
+    describe,
+    dumps,
+    encode,
+    loads,
+)
 
 
 @pytest.mark.parametrize(

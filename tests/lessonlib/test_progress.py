@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from lessonlib import progress
+from lessonlib.course import progress
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lessonlib.catalog import find_lesson
+from lessonlib.classroom.release import verify_release
+from lessonlib.course.catalog import find_lesson
 from lessonlib.paths import project_root
-from lessonlib.release import verify_release
 
 ROOT = project_root()
 LESSON = find_lesson("01")

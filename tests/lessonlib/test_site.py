@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lessonlib.docs import build_site
+from lessonlib.site.build import build_site
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [

@@ -16,15 +16,14 @@ import pytest
 from server_cli import serve_then_ctrl_c
 
 from lessonlib.errors import LessonlibError
-from lessonlib.headless import chromium_path
-from lessonlib.local_server import answers, free_port
 from lessonlib.paths import project_root
-from lessonlib.visdom_server import (
+from lessonlib.visdom import (
     missing_ui_assets,
     screenshot_visdom,
     start_visdom,
     visdom_client,
 )
+from lessonlib.web import answers, chromium_path, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # visdom's logger.warn
 UI_MISSING = missing_ui_assets()

@@ -10,7 +10,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import confusion_matrix
 from visdom_reference import client, history, read_log, replayed_windows, unique_env
 
-from lessonlib.visdom_server import start_visdom
+from lessonlib.visdom import start_visdom
 
 # visdom's client calls the deprecated logger.warn when it connects without a socket.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -7,7 +7,7 @@ import re
 import signal
 import subprocess
 
-from lessonlib.local_server import answers
+from lessonlib.web import answers
 
 
 def serve_then_ctrl_c(proc: subprocess.Popen) -> tuple[str, str, str]:

@@ -20,7 +20,7 @@ A lesson is graded from ``tests/hidden/grading_NN.py``, which lists ``Case`` obj
   and passes that file's path as a str; the grader's copy of the inputs gets the path of its
   own copy of the same bytes, which the submission cannot reach.
 * ``Case(..., service="visdom")`` runs a fresh server for the sandbox run (see
-  ``lessonlib.grade_services``), outside the sandbox and out of the submission's reach;
+  ``lessonlib.classroom.grade_services``), outside the sandbox and out of the submission's reach;
   ``ServiceURL("visdom")`` in the arguments becomes the URL the sandbox reaches it at. Such
   a case's check takes a fourth argument, ``state``: what the grader read from the server
   after the sandbox ended (for visdom: ``{env: {window id: window}}``).
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lessonlib.catalog import Lesson
+from lessonlib.course.catalog import Lesson
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 
@@ -53,14 +53,6 @@ STATUSES = (GRADED, NOT_STARTED, SYNTAX_ERROR, TIMED_OUT, CRASHED)
 PASSED, FAILED = "passed", "failed"
 RESULTS_FORMAT = 1
 MAX_SOURCE_BYTES = 1_000_000
-_ENGINE_FILES = (
-    "grading.py",
-    "grade_worker.py",
-    "grade_run.py",
-    "sandbox.py",
-    "plaindata.py",
-    "grade_services.py",
-)
 
 
 class Inputs:
@@ -250,7 +242,7 @@ def _spec(index: int, case: Case, function: str, case_module: str) -> CaseSpec:
     if not _plain(list(args)) or not _plain(kwargs):
         raise LessonlibError(f"{where}: builder arguments must be plain data (numbers, strings).")
     if case.service is not None:
-        from lessonlib.grade_services import SERVICES
+        from lessonlib.classroom.grade_services import SERVICES
 
         if case.service not in SERVICES:
             raise LessonlibError(
@@ -308,7 +300,7 @@ def grading_digest(lesson: Lesson, root: Path | None = None) -> str:
     """A fingerprint of everything a verdict depends on besides the submission."""
     root = root or project_root()
     digest = hashlib.sha256(f"format {RESULTS_FORMAT}\n".encode())
-    files = [lesson.path / "meta.toml", *(Path(__file__).parent / f for f in _ENGINE_FILES)]
+    files = [lesson.path / "meta.toml", *sorted(Path(__file__).parent.glob("*.py"))]
     for folder in case_search_path(root):
         files += sorted(folder.glob("*.py"))
     for path in files:

@@ -46,8 +46,8 @@ def enabled() -> bool:
 def _fingerprint() -> str:
     """What the worker's imports depend on: the interpreter, lessonlib, installed packages."""
     digest = hashlib.sha256(sys.executable.encode())
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.glob("*.py")):
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_mtime_ns}:{stat.st_size}".encode())
     purelib = Path(sysconfig.get_paths()["purelib"])
@@ -157,7 +157,7 @@ def _connect(path: Path) -> socket.socket | None:
 
 def _start_and_connect(path: Path, project: Path) -> socket.socket:
     worker = subprocess.Popen(
-        [sys.executable, "-m", "lessonlib.check_worker", str(path)],
+        [sys.executable, "-m", "lessonlib.course.check_worker", str(path)],
         cwd=project,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -23,7 +23,7 @@ def resolve_logdir(target: str | None) -> Path:
     elif Path(target).is_dir():
         folder, run_first = Path(target), "write some with a SummaryWriter first"
     elif target.split("_", 1)[0].isdigit():
-        from lessonlib.catalog import find_lesson
+        from lessonlib.course.catalog import find_lesson
 
         lesson = find_lesson(target)  # an unknown id ends here, in one sentence
         folder, run_first = (

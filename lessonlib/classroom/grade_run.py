@@ -25,9 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lessonlib.catalog import Lesson, find_lesson
-from lessonlib.errors import LessonlibError
-from lessonlib.grading import (
+from lessonlib.classroom.grading import (
     CRASHED,
     RESULTS_FORMAT,
     TIMED_OUT,
@@ -45,8 +43,10 @@ from lessonlib.grading import (
     record_details,
     summarise,
 )
+from lessonlib.classroom.sandbox import Limits
+from lessonlib.course.catalog import Lesson, find_lesson
+from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
-from lessonlib.sandbox import Limits
 
 STARTUP_TIMEOUT_S = 600.0
 CHECK_ALLOWANCE_S = 120.0
@@ -58,7 +58,7 @@ def run_uid_base(pid: int | None = None) -> int:
     RLIMIT_NPROC counts the processes of a uid machine-wide, so two grading runs at once
     must not share sandbox uids (nor sweep each other's processes).
     """
-    from lessonlib.sandbox import SANDBOX_UID_BASE
+    from lessonlib.classroom.sandbox import SANDBOX_UID_BASE
 
     return SANDBOX_UID_BASE + ((pid or os.getpid()) % 500_000) * 2048
 
@@ -97,7 +97,7 @@ def _cached(path: Path, sub: Submission, lesson: Lesson, grading_sha: str) -> di
 
 
 class _GraderProcess:
-    """One ``lessonlib.grade_worker`` process and its JSON-lines pipe."""
+    """One ``lessonlib.classroom.grade_worker`` process and its JSON-lines pipe."""
 
     def __init__(self, config: dict, scratch: Path) -> None:
         self.config = config
@@ -119,7 +119,7 @@ class _GraderProcess:
             env["LESSONLIB_BUILD"] = os.environ["LESSONLIB_BUILD"]
         self.log = open(scratch / "grader.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "lessonlib.grade_worker"],
+            [sys.executable, "-I", "-m", "lessonlib.classroom.grade_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,

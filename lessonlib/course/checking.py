@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lessonlib.catalog import Lesson
+from lessonlib.course.catalog import Lesson
 from lessonlib.paths import project_root
 
 PASSED, FAILED, NOT_STARTED = "passed", "failed", "not started"
@@ -92,7 +92,7 @@ def run_exercise_tests(
 ) -> list[TestResult]:
     """Run pytest on ``test_files`` with ``--lesson-root`` in a subprocess; per-test results.
 
-    With ``warm``, the run is a fork of ``lessonlib.check_worker`` (torch already imported)
+    With ``warm``, the run is a fork of ``lessonlib.course.check_worker`` (torch already imported)
     when that worker can be reached or started, and a plain subprocess otherwise.
     """
     with tempfile.TemporaryDirectory(prefix="lessonlib-check-") as tmp:
@@ -132,7 +132,7 @@ def run_exercise_tests(
 
 def _run_warm(args, cwd: Path, env: dict, timeout: float, test_files) -> bool:
     """Run pytest in the warm check worker; False when it cannot be used (then run cold)."""
-    from lessonlib import check_worker
+    from lessonlib.course import check_worker
 
     if not check_worker.enabled():
         return False
@@ -171,7 +171,7 @@ def check_lesson(
     warm: bool = False,
 ) -> CheckReport:
     """Check ``lesson`` against the exercises.py under ``lesson_root`` (default: the course's)."""
-    from lessonlib.pytest_plugin import locate_exercises
+    from lessonlib.course.pytest_plugin import locate_exercises
 
     root = lesson_root or project_root() / "lessons"
     path = locate_exercises(root, lesson.slug)

@@ -1,7 +1,7 @@
 """Classroom commands: ``release``, ``grade``, ``gradescope``, ``classroom``, ``check-exercise``.
 
-Imports only typer at the top; the work lives in lessonlib.release, lessonlib.grade_run and
-lessonlib.exports, imported inside each command.
+Imports only typer at the top; the work lives in lessonlib.classroom (release, grade_run,
+exports), imported inside each command.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def release_cmd(
     ],
 ) -> None:
     """Write the student copy of the course: stubs, library, visible tests, docs; no solutions."""
-    from lessonlib.release import release
+    from lessonlib.classroom.release import release
 
     report = release(out_dir)
     console = _console()
@@ -57,7 +57,7 @@ def grade_cmd(
     """Grade every student's exercises.py in a sandbox; write grades.csv, results/ and feedback/."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from lessonlib.grade_run import grade
+    from lessonlib.classroom.grade_run import grade
 
     console = _console()
     with Progress(
@@ -100,7 +100,7 @@ def _print_summary(console, report) -> None:
 
     s = report.summary
     if report.isolation is not None:
-        from lessonlib.sandbox import Isolation
+        from lessonlib.classroom.sandbox import Isolation
 
         iso = Isolation(**report.isolation)
         style = "dim" if iso.mounts and iso.namespaces != "none" else "yellow"
@@ -132,7 +132,7 @@ def gradescope_cmd(
     out_zip: Annotated[Path, typer.Argument(help="The autograder .zip to write.")],
 ) -> None:
     """Write a Gradescope autograder bundle (setup.sh, run_autograder) for one lesson."""
-    from lessonlib.exports import gradescope_bundle
+    from lessonlib.classroom.exports import gradescope_bundle
 
     path = gradescope_bundle(lesson, out_zip)
     _console().print(
@@ -154,7 +154,7 @@ def classroom_cmd(
     ] = None,
 ) -> None:
     """Write a GitHub Classroom autograding workflow: one step per exercise, with its points."""
-    from lessonlib.exports import classroom_workflow
+    from lessonlib.classroom.exports import classroom_workflow
 
     path, steps = classroom_workflow(out, lesson)
     _console().print(
@@ -167,7 +167,7 @@ def check_exercise_cmd(
     exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. 01.2.")],
 ) -> None:
     """Exit 0 when every visible test of one exercise passes (for CI graders, e.g. Classroom)."""
-    from lessonlib.exports import check_exercise
+    from lessonlib.classroom.exports import check_exercise
 
     passed, message = check_exercise(exercise)
     _console().print(message)

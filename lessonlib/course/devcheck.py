@@ -6,8 +6,8 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lessonlib.catalog import Lesson, load_lessons
-from lessonlib.checking import run_exercise_tests, syntax_problem
+from lessonlib.course.catalog import Lesson, load_lessons
+from lessonlib.course.checking import run_exercise_tests, syntax_problem
 from lessonlib.paths import project_root
 
 

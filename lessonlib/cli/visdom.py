@@ -27,8 +27,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start a Visdom server on 127.0.0.1, print its URL, and stop it on Ctrl-C."""
         from lessonlib.errors import LessonlibError
-        from lessonlib.local_server import port_is_free
-        from lessonlib.visdom_server import start_visdom
+        from lessonlib.visdom import start_visdom
+        from lessonlib.web import port_is_free
 
         if port is not None and not port_is_free(port):
             raise LessonlibError(

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from lessonlib.catalog import Lesson, load_lessons
+from lessonlib.course.catalog import Lesson, load_lessons
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import build_dir, project_root
 

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Serve a model in Netron on 127.0.0.1, print the URL, and stop on Ctrl-C."""
-        from lessonlib.netron_view import serve_netron
+        from lessonlib.netron import serve_netron
 
         server = serve_netron(model, port=port)
         try:

@@ -1,8 +1,9 @@
 """One grading job: a warm process that forks a sandbox per submission and checks the answers.
 
-``lessonlib.grade_run`` starts one per ``--jobs`` with a minimal environment and talks JSON
-lines with it on stdin/stdout. Start-up order matters: torch is imported and the zygote is
-forked *before* the case file (with the checks) is loaded, so no sandbox inherits the checks.
+``lessonlib.classroom.grade_run`` starts one per ``--jobs`` with a minimal environment and
+talks JSON lines with it on stdin/stdout. Start-up order matters: torch is imported and the
+zygote is forked *before* the case file (with the checks) is loaded, so no sandbox inherits
+the checks.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lessonlib.grading import (
+from lessonlib.classroom.grading import (
     CRASHED,
     FAILED,
     NOT_STARTED,
@@ -33,7 +34,7 @@ from lessonlib.grading import (
     output_lines,
     plain_text,
 )
-from lessonlib.sandbox import (
+from lessonlib.classroom.sandbox import (
     EXIT_SETUP_FAILED,
     SANDBOX_UID_BASE,
     Limits,
@@ -224,8 +225,8 @@ class Grader:
     """The warm state of one job: zygote, cases, the grader's own copies of the inputs."""
 
     def __init__(self, config: dict) -> None:
-        from lessonlib.catalog import find_lesson
-        from lessonlib.grading import case_search_path
+        from lessonlib.classroom.grading import case_search_path
+        from lessonlib.course.catalog import find_lesson
 
         self.config = config
         self.root = Path(config["root"])
@@ -242,7 +243,7 @@ class Grader:
         for folder in reversed(case_search_path(self.root)):
             sys.path.insert(0, str(folder))
         _preimport(self.lesson.exercises_file)
-        import lessonlib.plaindata  # noqa: F401 - warm for the sandbox, which imports it
+        import lessonlib.classroom.plaindata  # noqa: F401 - warm for the sandbox, which imports it
 
         keep = default_keep_paths()
         self.zygote = Zygote(
@@ -255,7 +256,7 @@ class Grader:
             )
         )
         # Only now, in this process alone: the case file and its checks.
-        from lessonlib.grading import load_cases
+        from lessonlib.classroom.grading import load_cases
 
         self.cases, self.specs = load_cases(self.lesson, self.root)
         self.modules = sorted({s.module for s in self.specs})
@@ -322,7 +323,7 @@ class Grader:
         if spec.index not in self._inputs:
             import importlib
 
-            from lessonlib.grading import resolve_inputs
+            from lessonlib.classroom.grading import resolve_inputs
 
             builder: Any = importlib.import_module(spec.module)
             for part in spec.qualname.split("."):
@@ -470,7 +471,7 @@ class Grader:
         return None
 
     def _check(self, spec: CaseSpec, event: dict, state: bytes | None = None) -> CaseOutcome:
-        from lessonlib import plaindata
+        from lessonlib.classroom import plaindata
 
         case = self.cases[spec.index]
 

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from lessonlib.errors import LessonlibError
-from lessonlib.local_server import Server, free_port, launch, port_is_free
 from lessonlib.paths import build_dir
+from lessonlib.web import Server, free_port, launch, port_is_free
 
 _DATE = re.compile(r'<meta name="date" content="([0-9-]+)[ T]?([0-9:]*)"')
 
@@ -113,13 +113,13 @@ def screenshot_netron_pages(
     ``consent=False`` skips the cookie and ``clock`` overrides the page's date (default: a
     day after Netron's build): both exist to show what the page does without the fixes.
     """
-    from lessonlib.headless import outside_event_loop
+    from lessonlib.web import outside_event_loop
 
     return outside_event_loop(_shoot, shots, width, height, timeout_s, consent, clock)
 
 
 def _shoot(shots, width, height, timeout_s, consent, clock) -> list[int]:
-    from lessonlib.headless import local_page
+    from lessonlib.web import local_page
 
     counts = []
     with local_page(shots[0][0], width, height) as (context, page):

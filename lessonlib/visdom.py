@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from lessonlib.errors import LessonlibError
-from lessonlib.local_server import Server, answers, free_port, launch
 from lessonlib.paths import build_dir, project_root
+from lessonlib.web import Server, answers, free_port, launch
 
 __all__ = ["Server", "start_visdom", "visdom_client", "missing_ui_assets", "screenshot_visdom"]
 
@@ -195,7 +195,7 @@ def screenshot_visdom(
     Waits until ``wait_for`` (a CSS selector; default: a Plotly plot) is on the page, then
     returns what the page drew: panes, line paths, markers, heatmaps, loaded images.
     """
-    from lessonlib.headless import outside_event_loop
+    from lessonlib.web import outside_event_loop
 
     if missing_ui_assets():
         raise LessonlibError(assets_hint())
@@ -203,7 +203,7 @@ def screenshot_visdom(
 
 
 def _screenshot_visdom(url, png, env, width, height, timeout_s, wait_for) -> dict[str, int]:
-    from lessonlib.headless import local_page
+    from lessonlib.web import local_page
 
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)

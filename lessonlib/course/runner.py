@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lessonlib.catalog import Lesson
+from lessonlib.course.catalog import Lesson
 from lessonlib.paths import build_dir, project_root
 
 

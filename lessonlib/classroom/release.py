@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from lessonlib.catalog import load_lessons
+from lessonlib.course.catalog import load_lessons
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
-from lessonlib.docs import LESSON_DOCS, lessons_table_markdown, write_lesson_pages
+from lessonlib.site.build import LESSON_DOCS, lessons_table_markdown, write_lesson_pages
 from lessonlib.paths import build_dir
 
 _LESSONS_MARK = "<!-- lessons-table -->"

@@ -32,7 +32,7 @@ def _console():
 
 
 def _lessons():
-    from lessonlib.catalog import load_lessons
+    from lessonlib.course.catalog import load_lessons
 
     return load_lessons()
 
@@ -49,7 +49,7 @@ def list_cmd() -> None:
     """List the lessons: title, exercises done / total, points."""
     from rich.table import Table
 
-    from lessonlib.progress import cached_check, file_digest
+    from lessonlib.course.progress import cached_check, file_digest
 
     table = Table(title="Lessons")
     for col in ("id", "title", "exercises done", "points"):
@@ -75,9 +75,9 @@ def run(
     all_: Annotated[bool, typer.Option("--all", help="Run every lesson in order.")] = False,
 ) -> None:
     """Run a lesson script; its figures and files land under build/<id>/."""
-    from lessonlib.catalog import find_lesson
+    from lessonlib.course.catalog import find_lesson
+    from lessonlib.course.runner import run_lesson
     from lessonlib.paths import project_root
-    from lessonlib.runner import run_lesson
 
     console = _console()
     root = project_root()
@@ -136,9 +136,9 @@ def check(
     """Check your exercises for a lesson: passed / failed / not started, points, next hint."""
     from rich.table import Table
 
-    from lessonlib.catalog import find_lesson
-    from lessonlib.checking import PASSED, check_lesson
-    from lessonlib.progress import file_digest, hints_shown, load_state, record_check
+    from lessonlib.course.catalog import find_lesson
+    from lessonlib.course.checking import PASSED, check_lesson
+    from lessonlib.course.progress import file_digest, hints_shown, load_state, record_check
 
     target = find_lesson(lesson)
     console = _console()
@@ -176,8 +176,8 @@ def check(
 @app.command()
 def hint(exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. 01.2.")]) -> None:
     """Show the next hint for an exercise (each call reveals one more)."""
-    from lessonlib.catalog import find_exercise
-    from lessonlib.progress import next_hint
+    from lessonlib.course.catalog import find_exercise
+    from lessonlib.course.progress import next_hint
 
     _, ex = find_exercise(exercise)
     number, text, last = next_hint(ex.id, ex.hints)
@@ -193,8 +193,8 @@ def progress() -> None:
     """Where you stand across all lessons (re-checks lessons whose exercises changed)."""
     from rich.table import Table
 
-    from lessonlib.checking import check_lesson
-    from lessonlib.progress import cached_check, file_digest, record_check
+    from lessonlib.course.checking import check_lesson
+    from lessonlib.course.progress import cached_check, file_digest, record_check
 
     table = Table(title="Progress")
     for col in ("lesson", "passed", "not started", "failed", "points"):
@@ -230,7 +230,7 @@ def docs(
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
 ) -> None:
     """Build the docs site into site/ (or serve it)."""
-    from lessonlib.docs import build_site, serve_site
+    from lessonlib.site.build import build_site, serve_site
 
     if serve:
         serve_site(port)
@@ -244,8 +244,8 @@ def dev_check_cmd(
     lessons: Annotated[list[str] | None, typer.Argument(help="Only these lesson ids.")] = None,
 ) -> None:
     """Every stub fails its tests, every solution passes, ids agree everywhere."""
-    from lessonlib.catalog import normalize_lesson_id
-    from lessonlib.devcheck import dev_check
+    from lessonlib.course.catalog import normalize_lesson_id
+    from lessonlib.course.devcheck import dev_check
 
     ids = [normalize_lesson_id(x) for x in lessons] if lessons else None
     report = dev_check(lesson_ids=ids)
@@ -263,10 +263,10 @@ def dev_check_cmd(
 # Command groups that live in their own modules (servers, classroom). Each module imports
 # only typer at the top and exposes ``register(app)``; a missing module is simply skipped.
 _COMMAND_MODULES = (
-    "lessonlib.cli_tensorboard",
-    "lessonlib.cli_visdom",
-    "lessonlib.cli_netron",
-    "lessonlib.cli_classroom",
+    "lessonlib.cli.tensorboard",
+    "lessonlib.cli.visdom",
+    "lessonlib.cli.netron",
+    "lessonlib.cli.classroom",
 )
 
 

@@ -1,6 +1,6 @@
 """Run untrusted exercise code in a throwaway, resource-limited sandbox forked from a warm process.
 
-Process tree, per grading job (``lessonlib.grade_worker`` is the grader):
+Process tree, per grading job (``lessonlib.classroom.grade_worker`` is the grader):
 
     grader ──── zygote ──┬── sandbox (one per submission; pid 1 of its own pid namespace)
     (checks)    (torch   │   own mount/net/ipc/uts namespaces, rlimits, unprivileged uid,
@@ -21,14 +21,14 @@ Process tree, per grading job (``lessonlib.grade_worker`` is the grader):
   ``/proc``, sets rlimits, drops to an unprivileged uid (or, without root, drops every
   capability inside a user namespace), clears the environment, then compiles and imports
   the student's file and calls its functions, writing one JSON line per event to fd 3.
-  The grader decodes those lines with ``lessonlib.plaindata``; nothing the sandbox says is a
-  verdict. ``/dev/shm`` is a private, empty tmpfs; a case's ``InputFile`` is written into the
-  work dir just before its call.
+  The grader decodes those lines with ``lessonlib.classroom.plaindata``; nothing the
+  sandbox says is a verdict. ``/dev/shm`` is a private, empty tmpfs; a case's ``InputFile``
+  is written into the work dir just before its call.
 * A **service** (``Case(..., service="visdom")``) is a server the zygote forks next to the
   sandbox for one run, confined the same way under a uid of its own. The sandbox listens on
   127.0.0.1 in its own network namespace and passes the listening socket to it before the
   submission is imported; when the sandbox has ended, the service writes its state to a pipe
-  the grader reads, and is killed (``lessonlib.grade_services``).
+  the grader reads, and is killed (``lessonlib.classroom.grade_services``).
 
 Without root, the zygote first enters a user namespace of its own (where the kernel allows
 it). Where no namespaces are allowed at all, the sandbox still runs with the layers that hold
@@ -434,7 +434,7 @@ def _kill_sandbox(pid: int) -> None:
 
 @dataclass
 class _Service:
-    """A server the zygote started for one sandbox run (see ``lessonlib.grade_services``)."""
+    """A server the zygote started for one sandbox run (``lessonlib.classroom.grade_services``)."""
 
     name: str
     pid: int = 0
@@ -462,7 +462,7 @@ def _start_services(
     own_pidns: int,
 ) -> dict[str, _Service]:
     """Fork one confined server per service the run's cases name (failures kept per service)."""
-    from lessonlib import grade_services
+    from lessonlib.classroom import grade_services
 
     started: dict[str, _Service] = {}
     for name, snapshot_fd in zip(request.get("services", []), snapshot_fds, strict=False):
@@ -529,7 +529,7 @@ def _service_child(
     """A case's server: isolated like a sandbox (own namespaces, uid, limits), then serving."""
     import fcntl
 
-    from lessonlib import grade_services
+    from lessonlib.classroom import grade_services
 
     os.setsid()
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -884,8 +884,8 @@ def run_submission(
 
     ``services`` maps a service name to the URL its server answers at in this sandbox.
     """
-    from lessonlib import plaindata
-    from lessonlib.grading import ServiceUnavailable, resolve_inputs
+    from lessonlib.classroom import plaindata
+    from lessonlib.classroom.grading import ServiceUnavailable, resolve_inputs
 
     filename = os.path.join(work, "exercises.py")
     if len(source) > MAX_SOURCE:

@@ -2,8 +2,8 @@
 
 Exercise 05.4 asks a function to replay a log *into a Visdom server*; its verdict must come
 from the server, not from anything the submission's process says. Per sandbox run that has
-such a case, the zygote (``lessonlib.sandbox``) forks a fresh, confined **service** process
-next to the sandbox:
+such a case, the zygote (``lessonlib.classroom.sandbox``) forks a fresh, confined
+**service** process next to the sandbox:
 
     zygote ──┬── service (own pid/mount/net namespaces, its own uid, fresh empty state)
              └── sandbox (the submission)

@@ -19,7 +19,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from lessonlib.catalog import find_exercise, find_lesson, load_lessons, normalize_lesson_id
+from lessonlib.course.catalog import find_exercise, find_lesson, load_lessons, normalize_lesson_id
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import build_dir, project_root
 
@@ -93,7 +93,7 @@ def _zip_info(name: str, mode: int) -> zipfile.ZipInfo:
 
 def gradescope_bundle(lesson_id: str, out_zip: Path, *, timeout: float = 120.0) -> Path:
     """Write the Gradescope autograder .zip for one lesson; returns its path."""
-    from lessonlib.grading import case_file
+    from lessonlib.classroom.grading import case_file
 
     root = project_root()
     lesson = find_lesson(lesson_id)
@@ -247,7 +247,7 @@ def classroom_workflow(
 
 def check_exercise(exercise_id: str) -> tuple[bool, str]:
     """(passed, one line) for one exercise against the visible tests, on the learner's file."""
-    from lessonlib.checking import PASSED, check_lesson
+    from lessonlib.course.checking import PASSED, check_lesson
 
     lesson, ex = find_exercise(exercise_id)
     report = check_lesson(lesson)
