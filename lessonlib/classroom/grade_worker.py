@@ -507,7 +507,7 @@ class Grader:
                     "state after the call (did the call flood or crash the server?).",
                 )
         try:
-            case.check(got, self.inputs(spec), files, *extra)
+            case.judge(got, self.inputs(spec), files, *extra)
         except AssertionError as exc:
             text = str(exc).strip() or "the returned value is not right."
             return outcome(FAILED, f"On {spec.name}: {text}")

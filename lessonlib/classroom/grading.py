@@ -38,11 +38,19 @@ import re
 import stat
 import sys
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lessonlib.classroom.cases import (  # noqa: F401 - the case API, re-exported
+    Case,
+    InputFile,
+    Inputs,
+    ServiceUnavailable,
+    ServiceURL,
+    resolve_inputs,
+    show,
+)
 from lessonlib.course.catalog import Lesson
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
@@ -53,122 +61,6 @@ STATUSES = (GRADED, NOT_STARTED, SYNTAX_ERROR, TIMED_OUT, CRASHED)
 PASSED, FAILED = "passed", "failed"
 RESULTS_FORMAT = 1
 MAX_SOURCE_BYTES = 1_000_000
-
-
-class Inputs:
-    """The arguments one case passes to the student's function: ``Inputs(loss, named)``.
-
-    ``before``, when a builder sets it, is a trusted function of the builder module that the
-    sandbox calls with the (resolved) positional arguments, in the case's working folder,
-    right before the student's function: it may record what earlier calls left behind
-    (hooks on a shared model, open figures) into files of that folder, or start helper
-    processes around the call. It runs in the submission's process, so what it records
-    catches honest mistakes, not a submission set on forging it. If it raises, the case is
-    reported as one the grader could not build. The grader never runs it.
-    """
-
-    __slots__ = ("args", "kwargs", "before")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-        self.kwargs = kwargs
-        self.before: Callable[[tuple], None] | None = None
-
-    def __repr__(self) -> str:
-        return f"Inputs({len(self.args)} args, {sorted(self.kwargs)})"
-
-
-class InputFile:
-    """A file the student's function gets by path: ``Inputs(InputFile("model.onnx", data))``.
-
-    The sandbox writes ``data`` into its own work folder and passes the file's path (a str);
-    the grader's copy of the inputs holds the path of the grader's own copy of ``data``.
-    ``name`` is a relative path ("model.onnx", "logs/run.log"); every file of a case needs
-    its own name.
-    """
-
-    __slots__ = ("name", "data")
-
-    def __init__(self, name: str, data: bytes) -> None:
-        parts = str(name).split("/")
-        if (
-            not isinstance(name, str)
-            or "\0" in name
-            or len(parts) > 8
-            or any(p in ("", ".", "..") or len(p) > 255 for p in parts)
-        ):
-            raise ValueError(f"InputFile name must be a plain relative path, not {name!r}.")
-        self.name = name
-        self.data = bytes(data)
-
-    def __repr__(self) -> str:
-        return f"InputFile({self.name!r}, {len(self.data)} bytes)"
-
-
-class ServiceURL:
-    """Stands for the URL of the case's service: the sandbox passes ``http://127.0.0.1:PORT``.
-
-    In the grader's copy of the inputs it stays a ``ServiceURL``: by the time checks run the
-    server is gone, and the check reads the ``state`` the grader took from it instead.
-    """
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"ServiceURL({self.name!r})"
-
-
-class ServiceUnavailable(RuntimeError):
-    """The sandbox has no URL for a ``ServiceURL`` (the server could not be started)."""
-
-
-def resolve_inputs(inputs: Inputs, folder: str | Path, urls: dict[str, str] | None) -> Inputs:
-    """``inputs`` with each ``InputFile`` written under ``folder`` (replaced by its path, a str)
-    and, when ``urls`` is given, each ``ServiceURL`` replaced by its URL."""
-    written: dict[str, bytes] = {}
-
-    def resolve(value: Any) -> Any:
-        if isinstance(value, InputFile):
-            if written.get(value.name, value.data) != value.data:
-                raise ValueError(f"two input files of one case are named {value.name!r}.")
-            written[value.name] = value.data
-            path = Path(folder, *value.name.split("/"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as fh:
-                fh.write(value.data)
-            path.chmod(0o444)
-            return str(path)
-        if isinstance(value, ServiceURL):
-            if urls is None:
-                return value
-            if value.name not in urls:
-                raise ServiceUnavailable(value.name)
-            return urls[value.name]
-        if type(value) in (list, tuple):
-            return type(value)(resolve(v) for v in value)
-        if type(value) is dict:
-            return {k: resolve(v) for k, v in value.items()}
-        return value
-
-    resolved = Inputs(*resolve(inputs.args), **resolve(inputs.kwargs))
-    resolved.before = inputs.before
-    return resolved
-
-
-@dataclass(frozen=True)
-class Case:
-    """One graded call: exercise id, a plain name for feedback, builder, check."""
-
-    exercise: str
-    name: str
-    build: Callable[..., Inputs]
-    check: Callable[..., None]  # check(got, inputs, files) or, with a service, (…, state)
-    function: str | None = None  # default: the exercise's function in meta.toml
-    timeout: float = 10.0
-    service: str | None = None  # a server the grader runs for the call (grade_services)
 
 
 @dataclass(frozen=True)
@@ -525,12 +417,6 @@ def plain_text(text: str, limit: int = 240) -> str:
     """One line, no control characters or memory addresses, at most ``limit`` characters."""
     text = _HEX.sub("0x…", _CONTROL.sub("", str(text)))
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def show(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for a check's one-sentence message."""
-    text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -1,0 +1,253 @@
+"""The one format every exercise check is written in, and the helpers judges use.
+
+A lesson's visible cases live in ``lessons/NN_name/checks.py`` (they ship to students); its
+hidden cases in ``solutions/NN_name/hidden.py`` (they never ship). Both define ``CASES``, a
+list of ``Case``. The same objects are run by ``lessonlib check``, plain ``pytest``,
+``lessonlib grade`` (sandboxed), the Gradescope bundle and the Classroom workflow:
+
+* ``build`` is a module-level function (or ``functools.partial`` of one with plain-data
+  arguments) returning ``Inputs(*args, **kwargs)``. It must be deterministic (seeded): it
+  runs once where the learner's function is called and once where the judge runs. Visible
+  cases define their builders in checks.py; hidden cases use builders of the lesson's
+  checks.py (or of ``lessonlib.references``), never ones of their own file, so the process
+  that runs the learner's code never loads the hidden cases.
+* ``judge(got, inputs, files)`` runs where the learner's code is not: ``got`` is the return
+  value after a plain-data round trip (numbers, str, lists, tuples, dicts, tensors, arrays;
+  see ``plaindata``), ``inputs`` the judge's own copy of the arguments (never modify them),
+  ``files`` a folder with what the call wrote into its working directory. It compares with
+  an independent reference (torch, torchviz, captum, onnxruntime …, never the solution).
+
+Tolerance policy: floats and float tensors are compared with ``expect_close`` (default
+``rtol=1e-5, atol=1e-6``: float32 round-off passes, a wrong formula does not); exact
+equality only for ints, strings and bools.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RTOL = 1e-5
+ATOL = 1e-6
+
+
+class Inputs:
+    """The arguments one case passes to the student's function: ``Inputs(loss, named)``.
+
+    ``before``, when a builder sets it, is a trusted function of the builder module that the
+    sandbox calls with the (resolved) positional arguments, in the case's working folder,
+    right before the student's function: it may record what earlier calls left behind
+    (hooks on a shared model, open figures) into files of that folder, or start helper
+    processes around the call. It runs in the submission's process, so what it records
+    catches honest mistakes, not a submission set on forging it. If it raises, the case is
+    reported as one the grader could not build. The grader never runs it.
+    """
+
+    __slots__ = ("args", "kwargs", "before")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.before: Callable[[tuple], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Inputs({len(self.args)} args, {sorted(self.kwargs)})"
+
+
+class InputFile:
+    """A file the student's function gets by path: ``Inputs(InputFile("model.onnx", data))``.
+
+    The sandbox writes ``data`` into its own work folder and passes the file's path (a str);
+    the grader's copy of the inputs holds the path of the grader's own copy of ``data``.
+    ``name`` is a relative path ("model.onnx", "logs/run.log"); every file of a case needs
+    its own name.
+    """
+
+    __slots__ = ("name", "data")
+
+    def __init__(self, name: str, data: bytes) -> None:
+        parts = str(name).split("/")
+        if (
+            not isinstance(name, str)
+            or "\0" in name
+            or len(parts) > 8
+            or any(p in ("", ".", "..") or len(p) > 255 for p in parts)
+        ):
+            raise ValueError(f"InputFile name must be a plain relative path, not {name!r}.")
+        self.name = name
+        self.data = bytes(data)
+
+    def __repr__(self) -> str:
+        return f"InputFile({self.name!r}, {len(self.data)} bytes)"
+
+
+class ServiceURL:
+    """Stands for the URL of the case's service: the sandbox passes ``http://127.0.0.1:PORT``.
+
+    In the grader's copy of the inputs it stays a ``ServiceURL``: by the time checks run the
+    server is gone, and the check reads the ``state`` the grader took from it instead.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"ServiceURL({self.name!r})"
+
+
+class ServiceUnavailable(RuntimeError):
+    """The sandbox has no URL for a ``ServiceURL`` (the server could not be started)."""
+
+
+def resolve_inputs(inputs: Inputs, folder: str | Path, urls: dict[str, str] | None) -> Inputs:
+    """``inputs`` with each ``InputFile`` written under ``folder`` (replaced by its path, a str)
+    and, when ``urls`` is given, each ``ServiceURL`` replaced by its URL."""
+    written: dict[str, bytes] = {}
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, InputFile):
+            if written.get(value.name, value.data) != value.data:
+                raise ValueError(f"two input files of one case are named {value.name!r}.")
+            written[value.name] = value.data
+            path = Path(folder, *value.name.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(value.data)
+            path.chmod(0o444)
+            return str(path)
+        if isinstance(value, ServiceURL):
+            if urls is None:
+                return value
+            if value.name not in urls:
+                raise ServiceUnavailable(value.name)
+            return urls[value.name]
+        if type(value) in (list, tuple):
+            return type(value)(resolve(v) for v in value)
+        if type(value) is dict:
+            return {k: resolve(v) for k, v in value.items()}
+        return value
+
+    resolved = Inputs(*resolve(inputs.args), **resolve(inputs.kwargs))
+    resolved.before = inputs.before
+    return resolved
+
+
+@dataclass(frozen=True)
+class Case:
+    """One checked call: exercise id, a plain name for the learner, builder, judge.
+
+    ``judge(got, inputs, files)`` (with a service: ``judge(got, inputs, files, state)``)
+    raises ``AssertionError`` — best through ``expect``/``expect_close`` — with one sentence
+    for the learner. ``hint`` is the meta.toml hint (1-based) shown when this case fails and
+    the failure names none.
+    """
+
+    exercise: str
+    name: str
+    build: Callable[..., Inputs]
+    judge: Callable[..., None]
+    function: str | None = None  # default: the exercise's function in meta.toml
+    timeout: float = 10.0
+    service: str | None = None  # a server the grader runs for the call (grade_services)
+    hint: int | None = None
+
+
+class Mismatch(AssertionError):
+    """A judge's verdict: one sentence for the learner and, optionally, the hint that fits."""
+
+    def __init__(self, message: str, hint: int | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def show(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (tensors as their shape and dtype)."""
+    kind = type(value)
+    if getattr(kind, "__module__", "").startswith(("torch", "numpy")) and hasattr(value, "shape"):
+        text = f"a {kind.__name__} of shape {tuple(value.shape)} ({value.dtype})"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def expect(condition: Any, message: str, hint: int | None = None) -> None:
+    """Raise ``Mismatch(message, hint)`` unless ``condition`` holds."""
+    if not condition:
+        raise Mismatch(message, hint)
+
+
+def first_difference(got: Any, want: Any) -> tuple[Any, Any, Any] | None:
+    """``(where, want, got)`` at the first position two sequences differ, or None."""
+    got, want = list(got), list(want)
+    for i, (g, w) in enumerate(zip(got, want, strict=False)):
+        if g != w:
+            return i, w, g
+    if len(got) != len(want):
+        i = min(len(got), len(want))
+        return i, (want[i] if i < len(want) else "nothing"), (got[i] if i < len(got) else "nothing")
+    return None
+
+
+def expect_same_list(got: Any, want: list, what: str, hint: int | None = None) -> None:
+    """``got`` must be a list equal to ``want``; the message names the first difference."""
+    expect(type(got) is list, f"return a list of {what}, not {show(got)}.", hint)
+    diff = first_difference(got, want)
+    if diff is not None:
+        where, w, g = diff
+        raise Mismatch(
+            f"{what} differ at position {where}: expected {show(w, 60)}, got {show(g, 60)} "
+            f"({len(got)} items, expected {len(want)}).",
+            hint,
+        )
+
+
+def expect_close(
+    got: Any,
+    want: Any,
+    what: str,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    hint: int | None = None,
+) -> None:
+    """``got`` ≈ ``want`` (numbers or tensors/arrays of the same shape) within the tolerance.
+
+    The message names the first element out of tolerance: its index, expected and got.
+    """
+    import numpy as np
+
+    if isinstance(want, (int, float)) and not isinstance(want, bool):
+        expect(
+            isinstance(got, (int, float)) and not isinstance(got, bool),
+            f"{what}: return a number, not {show(got)}.",
+            hint,
+        )
+        ok = math.isclose(float(got), float(want), rel_tol=rtol, abs_tol=atol)
+        expect(ok, f"{what}: expected {float(want):.6g}, got {float(got):.6g}.", hint)
+        return
+    try:
+        g = np.asarray(got.detach().cpu() if hasattr(got, "detach") else got, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise Mismatch(f"{what}: return numbers (a tensor), not {show(got)}.", hint) from None
+    w = np.asarray(want.detach().cpu() if hasattr(want, "detach") else want, dtype=np.float64)
+    expect(
+        g.shape == w.shape, f"{what}: expected shape {tuple(w.shape)}, got {tuple(g.shape)}.", hint
+    )
+    bad = ~np.isclose(g, w, rtol=rtol, atol=atol, equal_nan=False)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise Mismatch(
+            f"{what}: {int(bad.sum())} of {bad.size} values differ; first at index {index}: "
+            f"expected {w[index]:.6g}, got {g[index]:.6g}.",
+            hint,
+        )
+
+
+def read_text(files: Path, name: str) -> str | None:
+    """The text of a file the call wrote into its working folder, or None."""
+    path = Path(files) / name
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
