@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from lessonlib.classroom.guard import refuse
 from lessonlib.errors import LessonlibError
 
 Targets = int | Sequence[int] | torch.Tensor | None
@@ -95,6 +96,7 @@ def capture_outputs(model: nn.Module, names: Sequence[str]) -> Iterator[dict[str
 
     The hooks are removed when the block ends, also when it raises.
     """
+    refuse("07.4", "lessonlib.gradcam.capture_outputs")
     layers = {name: resolve_layer(model, name) for name in names}
     outputs: dict[str, torch.Tensor] = {}
     handles = []
@@ -223,6 +225,7 @@ def grad_cam_and_logits(
     relu: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``grad_cam``'s maps and the model's logits (N, classes) from the same forward pass."""
+    refuse("07.1", "lessonlib.gradcam.grad_cam")
     if images.dim() != 4:
         raise ValueError(f"images must be a (N, C, H, W) batch, got shape {tuple(images.shape)}.")
     warn_if_training(model)
@@ -311,6 +314,7 @@ def peak_distances(
     order. A map whose values are all equal (e.g. all zero after ReLU) points nowhere, and
     an empty mask has no object: both give ``inf``.
     """
+    refuse("07.2", "lessonlib.gradcam.pointing_game")
     m = torch.as_tensor(maps).float()
     k = torch.as_tensor(masks).bool()
     if m.dim() == 2:
@@ -394,6 +398,7 @@ def overlay(
     ``image`` in [0, 1] (undo any normalisation first); ``cam`` (h, w) of any range, bilinearly
     resized to the image when smaller. Returns an (H, W, 3) float32 array in [0, 1].
     """
+    refuse("07.3", "lessonlib.gradcam.overlay")
     import matplotlib
 
     if not 0.0 <= alpha <= 1.0:

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lessonlib.classroom.guard import refuse
+
 
 def unnormalize(
     images: torch.Tensor, mean: Sequence[float], std: Sequence[float], clamp: bool = True
@@ -19,6 +21,7 @@ def unnormalize(
     ``-mean / std`` and std ``1 / std``. With ``clamp`` the result is clipped to [0, 1], the
     range ``imshow`` expects for float images.
     """
+    refuse("02.1", "lessonlib.plotting.unnormalize")
     from torchvision.transforms import functional as F
 
     mean_t = torch.as_tensor(mean, dtype=images.dtype)
@@ -106,3 +109,152 @@ def _kernel_without_inline_figures() -> bool:
     import matplotlib
 
     return "inline" not in matplotlib.get_backend().lower()
+
+
+# --------------------------------------------------------------------------- captioned figures
+
+_figures = {"count": 0}
+
+
+def show_figure(
+    figure: Any,
+    *,
+    caption: str,
+    alt: str,
+    name: str | None = None,
+    out_dir: Path | None = None,
+    width: int | None = None,
+    dpi: int = 110,
+) -> Path | None:
+    """Show a figure with a numbered caption and an alt text; save it first if ``name`` is given.
+
+    ``figure`` is a matplotlib figure or the path of a PNG. In a notebook (the docs build)
+    the output is an HTML ``<figure>`` holding the image, ``alt`` (what a reader who cannot
+    see it should know) and "Figure N." plus ``caption`` (what to look at); outside one,
+    one line with the number, the caption and the file. A matplotlib figure is closed
+    afterwards, so it is not shown twice. Returns the saved PNG's path, if any.
+    """
+    path = _figure_png(figure, name, out_dir, dpi)
+    if path is None and not hasattr(figure, "savefig"):
+        print("(no image: graphviz's dot is missing)")
+        return None
+    _figures["count"] += 1
+    number = _figures["count"]
+    data = path.read_bytes() if path is not None else _png_bytes(figure, dpi)
+    _display_figure([(data, alt, "")], number, caption, path, width)
+    _close(figure)
+    return path
+
+
+def show_figures(
+    images: Sequence[Path | Any],
+    *,
+    caption: str,
+    alts: Sequence[str],
+    labels: Sequence[str],
+    width: int | None = None,
+) -> None:
+    """Show several images side by side as one numbered figure, each with its label and alt text."""
+    if not (len(images) == len(alts) == len(labels)):
+        raise ValueError("give one alt text and one label per image")
+    panels = []
+    for image, alt, label in zip(images, alts, labels, strict=True):
+        path = _figure_png(image, None, None, 110)
+        if path is None and not hasattr(image, "savefig"):
+            print("(no image: graphviz's dot is missing)")
+            return
+        panels.append((path.read_bytes() if path else _png_bytes(image, 110), alt, label))
+        _close(image)
+    _figures["count"] += 1
+    first_path = next((Path(i) for i in images if isinstance(i, (str, Path))), None)
+    _display_figure(panels, _figures["count"], caption, first_path, width)
+
+
+def _figure_png(figure: Any, name: str | None, out_dir: Path | None, dpi: int) -> Path | None:
+    if isinstance(figure, (str, Path)):
+        return Path(figure) if Path(figure).exists() else None
+    if name is not None:
+        out = out_dir if out_dir is not None else Path.cwd()
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{name}.png"
+        figure.savefig(path, dpi=dpi, bbox_inches="tight")
+        return path
+    return None
+
+
+def _png_bytes(figure: Any, dpi: int) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _close(figure: Any) -> None:
+    if hasattr(figure, "savefig"):
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+
+def _shown_path(path: Path | None) -> str:
+    """The file's path relative to the project (never the machine's absolute path)."""
+    if path is None:
+        return ""
+    from lessonlib.paths import project_root
+
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return Path(path).name
+
+
+def _display_figure(
+    panels: list[tuple[bytes, str, str]],
+    number: int,
+    caption: str,
+    path: Path | None,
+    width: int | None,
+) -> None:
+    import base64
+    import html
+
+    where = _shown_path(path)
+    text = f"Figure {number}. {caption}" + (f" [{where}]" if where else "")
+    shell = None
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        pass
+    if shell is None:
+        print(text)
+        return
+    from IPython.display import display
+
+    style = f' style="max-width: min(100%, {width}px)"' if width else ""
+    parts = []
+    for data, alt, label in panels:
+        src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        img = f'<img src="{src}" alt="{html.escape(alt, quote=True)}"{style}>'
+        if len(panels) > 1:
+            img = f"<figure>{img}<figcaption>{_inline_code(label)}</figcaption></figure>"
+        parts.append(img)
+    body = "".join(parts)
+    if len(panels) > 1:
+        body = f'<div class="lesson-panels">{body}</div>'
+    markup = (
+        f'<figure class="lesson-figure" id="figure-{number}">{body}'
+        f"<figcaption><strong>Figure {number}.</strong> {_inline_code(caption)}</figcaption>"
+        "</figure>"
+    )
+    display({"text/html": markup, "text/plain": text}, raw=True)
+
+
+def _inline_code(text: str) -> str:
+    """Escape ``text`` for HTML, keeping `backticks` as code."""
+    import html
+    import re
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))

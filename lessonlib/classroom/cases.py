@@ -251,3 +251,13 @@ def read_text(files: Path, name: str) -> str | None:
     """The text of a file the call wrote into its working folder, or None."""
     path = Path(files) / name
     return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+
+
+def lesson_checks(lesson_id: str):
+    """A lesson's visible checks module (``lessons/NN_x/checks.py``), for its hidden cases:
+    they reuse its builders and judges with other arguments."""
+    from lessonlib.classroom.grading import load_module_from
+    from lessonlib.course.catalog import find_lesson
+
+    lesson = find_lesson(lesson_id)
+    return load_module_from(lesson.checks_file, f"lessonlib_checks_{lesson.id}")

@@ -117,7 +117,7 @@ def run_sandbox(
     limits: Limits,
     slot: int,
     fallback_dir: str,
-    modules: list[str],
+    modules: list,
 ) -> SandboxRun:
     """Fork one sandbox for ``source``, stream its events, enforce the per-case and total limits."""
     run = SandboxRun()
@@ -225,7 +225,6 @@ class Grader:
     """The warm state of one job: zygote, cases, the grader's own copies of the inputs."""
 
     def __init__(self, config: dict) -> None:
-        from lessonlib.classroom.grading import case_search_path
         from lessonlib.course.catalog import find_lesson
 
         self.config = config
@@ -240,8 +239,6 @@ class Grader:
         self.fallback_root = Path(tempfile.mkdtemp(prefix="lessonlib-work-", dir="/tmp"))
         self.fallback_root.chmod(0o711)
         (self.fallback_root / "owner.pid").write_text(str(os.getpid()))
-        for folder in reversed(case_search_path(self.root)):
-            sys.path.insert(0, str(folder))
         _preimport(self.lesson.exercises_file)
         import lessonlib.classroom.plaindata  # noqa: F401 - warm for the sandbox, which imports it
 
@@ -258,8 +255,10 @@ class Grader:
         # Only now, in this process alone: the case file and its checks.
         from lessonlib.classroom.grading import load_cases
 
-        self.cases, self.specs = load_cases(self.lesson, self.root)
-        self.modules = sorted({s.module for s in self.specs})
+        self.cases, self.specs = load_cases(
+            self.lesson, self.root, hidden=config.get("hidden", True)
+        )
+        self.modules = sorted({(s.module, s.path or "") for s in self.specs})
         self._inputs: dict[int, Any] = {}
         # Without namespaces a case's server listens on the machine's own loopback, where any
         # sandbox could reach it: then no other job's sandbox runs while one is up.
@@ -475,8 +474,10 @@ class Grader:
 
         case = self.cases[spec.index]
 
-        def outcome(status: str, message: str = "") -> CaseOutcome:
-            return CaseOutcome(spec.index, spec.exercise, spec.name, status, plain_text(message))
+        def outcome(status: str, message: str = "", hint: int | None = None) -> CaseOutcome:
+            return CaseOutcome(
+                spec.index, spec.exercise, spec.name, status, plain_text(message), hint
+            )
 
         try:
             got = plaindata.decode(event.get("value"))
@@ -510,7 +511,9 @@ class Grader:
             case.judge(got, self.inputs(spec), files, *extra)
         except AssertionError as exc:
             text = str(exc).strip() or "the returned value is not right."
-            return outcome(FAILED, f"On {spec.name}: {text}")
+            return outcome(
+                FAILED, f"On {spec.name}: {text}", getattr(exc, "hint", None) or case.hint
+            )
         except Exception as exc:  # noqa: BLE001 - a check tripping over a strange value
             return outcome(
                 FAILED,
@@ -604,8 +607,12 @@ def _outcome_from_event(spec: CaseSpec, event: dict) -> CaseOutcome:
             NOT_STARTED,
             f"not started: {spec.function}() still raises NotImplementedError.",
         )
-    where = f" ({event['where']})" if event.get("where") else ""
     message = str(event.get("message", ""))
+    if event.get("type") == "BorrowedAnswer":
+        return CaseOutcome(
+            spec.index, spec.exercise, spec.name, FAILED, plain_text(f"On {spec.name}: {message}")
+        )
+    where = f" ({event['where']})" if event.get("where") else ""
     text = f"{spec.function}() raised {event.get('type', 'an exception')}"
     text += f": {message}" if message else ""
     return CaseOutcome(

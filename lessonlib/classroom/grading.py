@@ -51,7 +51,7 @@ from lessonlib.classroom.cases import (  # noqa: F401 - the case API, re-exporte
     resolve_inputs,
     show,
 )
-from lessonlib.course.catalog import Lesson
+from lessonlib.course.catalog import Lesson, exercises_candidates
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 
@@ -77,6 +77,8 @@ class CaseSpec:
     kwargs: dict
     timeout: float
     service: str | None = None
+    path: str | None = None  # the module's file, for a case file loaded by path
+    hidden: bool = False
 
     def to_json(self) -> dict:
         data = {
@@ -84,6 +86,7 @@ class CaseSpec:
             "exercise": self.exercise,
             "function": self.function,
             "module": self.module,
+            "path": self.path,
             "qualname": self.qualname,
             "args": list(self.args),
             "kwargs": self.kwargs,
@@ -96,15 +99,16 @@ class CaseSpec:
 # ---------------------------------------------------------------- case files
 
 
+def case_files(lesson: Lesson, root: Path | None = None) -> tuple[Path, Path]:
+    """Where lesson ``NN``'s cases live: ``lessons/NN_x/checks.py`` (visible, shipped) and
+    ``solutions/NN_x/hidden.py`` (hidden, instructor only)."""
+    root = root or project_root()
+    return lesson.path / "checks.py", root / "solutions" / lesson.slug / "hidden.py"
+
+
 def case_file(lesson: Lesson, root: Path | None = None) -> Path:
-    """Where lesson ``NN``'s grading cases live: ``tests/hidden/grading_NN.py``."""
-    return (root or project_root()) / "tests" / "hidden" / f"grading_{lesson.id}.py"
-
-
-def case_search_path(root: Path | None = None) -> list[Path]:
-    """Folders the case file and its builder modules import from."""
-    tests = (root or project_root()) / "tests"
-    return [tests / "support", tests / "hidden"]
+    """The lesson's visible case file (every graded lesson has one)."""
+    return case_files(lesson, root)[0]
 
 
 def _plain(value: Any) -> bool:
@@ -117,7 +121,7 @@ def _plain(value: Any) -> bool:
     return False
 
 
-def _spec(index: int, case: Case, function: str, case_module: str) -> CaseSpec:
+def _spec(index: int, case: Case, function: str, hidden: bool, modules: dict) -> CaseSpec:
     build, args, kwargs = case.build, (), {}
     if isinstance(build, functools.partial):
         build, args, kwargs = build.func, build.args, dict(build.keywords)
@@ -126,10 +130,10 @@ def _spec(index: int, case: Case, function: str, case_module: str) -> CaseSpec:
     where = f"case {index} ({case.exercise}, {case.name!r})"
     if not module or "<" in qualname:
         raise LessonlibError(f"{where}: build must be a module-level function or a partial of one.")
-    if module == case_module:
+    if hidden and module == modules["hidden"][0]:
         raise LessonlibError(
-            f"{where}: move {qualname} out of the case file into its own module "
-            f"(e.g. tests/hidden/grading_NN_inputs.py): the sandbox must never load the checks."
+            f"{where}: hidden cases build their inputs with builders of the lesson's checks.py "
+            f"(move {qualname} there): the process running a submission never loads hidden.py."
         )
     if not _plain(list(args)) or not _plain(kwargs):
         raise LessonlibError(f"{where}: builder arguments must be plain data (numbers, strings).")
@@ -140,10 +144,12 @@ def _spec(index: int, case: Case, function: str, case_module: str) -> CaseSpec:
             raise LessonlibError(
                 f"{where}: unknown service {case.service!r} (known: {', '.join(SERVICES)})."
             )
+    path = modules["visible"][1] if module == modules["visible"][0] else None
+    name = f"{case.name} (hidden case)" if hidden else case.name
     return CaseSpec(
         index,
         case.exercise,
-        case.name,
+        name,
         function,
         module,
         qualname,
@@ -151,50 +157,75 @@ def _spec(index: int, case: Case, function: str, case_module: str) -> CaseSpec:
         kwargs,
         float(case.timeout),
         case.service,
+        str(path) if path else None,
+        hidden,
     )
 
 
-def load_cases(lesson: Lesson, root: Path | None = None) -> tuple[list[Case], list[CaseSpec]]:
-    """Import lesson's case file (grader side only) and check it against meta.toml."""
-    path = case_file(lesson, root)
-    if not path.is_file():
-        raise LessonlibError(
-            f"lesson {lesson.id} has no grading cases: write {path.relative_to(path.parents[2])} "
-            "(see the teacher's guide)."
-        )
-    for folder in reversed(case_search_path(root)):
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    name = f"lessonlib_grading_cases_{lesson.id}"
+def load_module_from(path: Path, name: str):
+    """Import the file ``path`` as module ``name`` (lesson folders start with a digit)."""
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise LessonlibError(f"{path} cannot be imported.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
-    cases = list(getattr(module, "CASES", ()))
-    if not cases or not all(isinstance(c, Case) for c in cases):
-        raise LessonlibError(f"{path.name} must define CASES, a non-empty list of Case.")
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def load_cases(
+    lesson: Lesson, root: Path | None = None, *, hidden: bool = True
+) -> tuple[list[Case], list[CaseSpec]]:
+    """The lesson's visible cases and, with ``hidden``, its hidden ones, checked against
+    meta.toml; as ``Case`` objects (judge side) and plain ``CaseSpec``s (what the process
+    that runs the submission needs)."""
+    visible_path, hidden_path = case_files(lesson, root)
+    if not visible_path.is_file():
+        raise LessonlibError(
+            f"lesson {lesson.id} has no checks: write lessons/{lesson.slug}/checks.py "
+            "(see the teacher's guide, 'Writing cases')."
+        )
+    modules = {
+        "visible": (f"lessonlib_checks_{lesson.id}", visible_path),
+        "hidden": (f"lessonlib_hidden_{lesson.id}", hidden_path),
+    }
+    sources = [(False, load_module_from(visible_path, modules["visible"][0]), visible_path)]
+    if hidden and hidden_path.is_file():
+        sources.append((True, load_module_from(hidden_path, modules["hidden"][0]), hidden_path))
     functions = {e.id: e.function for e in lesson.exercises}
-    specs = []
-    for index, case in enumerate(cases):
-        if case.exercise not in functions:
-            raise LessonlibError(
-                f"{path.name}: case {index} names unknown exercise {case.exercise}."
-            )
-        specs.append(_spec(index, case, case.function or functions[case.exercise], name))
-    missing = [e for e in functions if e not in {c.exercise for c in cases}]
+    cases, specs = [], []
+    for is_hidden, module, path in sources:
+        found = list(getattr(module, "CASES", ()))
+        if not found or not all(isinstance(c, Case) for c in found):
+            raise LessonlibError(f"{path.name} must define CASES, a non-empty list of Case.")
+        for case in found:
+            index = len(cases)
+            if case.exercise not in functions:
+                raise LessonlibError(
+                    f"{path.name}: case {index} names unknown exercise {case.exercise}."
+                )
+            fn = case.function or functions[case.exercise]
+            specs.append(_spec(index, case, fn, is_hidden, modules))
+            cases.append(case)
+    checked = {s.exercise for s in specs if not s.hidden}
+    missing = [e for e in functions if e not in checked]
     if missing:
-        raise LessonlibError(f"{path.name}: no case grades exercise {', '.join(missing)}.")
+        raise LessonlibError(f"checks.py: no visible case checks exercise {', '.join(missing)}.")
     return cases, specs
 
 
 def grading_digest(lesson: Lesson, root: Path | None = None) -> str:
     """A fingerprint of everything a verdict depends on besides the submission."""
-    root = root or project_root()
     digest = hashlib.sha256(f"format {RESULTS_FORMAT}\n".encode())
-    files = [lesson.path / "meta.toml", *sorted(Path(__file__).parent.glob("*.py"))]
-    for folder in case_search_path(root):
-        files += sorted(folder.glob("*.py"))
+    here = Path(__file__).parent
+    files = [lesson.path / "meta.toml", *case_files(lesson, root)]
+    files += sorted(here.glob("*.py")) + sorted((here / "references").glob("*.py"))
     for path in files:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -219,20 +250,31 @@ class Submission:
         return hashlib.sha256(self.source or self.problem.encode()).hexdigest()
 
 
-_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
 _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
 def safe_stem(student: str) -> str:
-    """``student`` when it is a safe file name, else a slug plus a short hash."""
-    if _SAFE.fullmatch(student) and not student.endswith((".json", ".md", ".tmp")):
-        return student
-    slug = re.sub(r"[^A-Za-z0-9._@+-]+", "_", student).strip("._")[:60] or "student"
-    return f"{slug}-{hashlib.sha1(student.encode()).hexdigest()[:8]}"
+    """The file-name stem for ``student``'s results and feedback: the name itself.
+
+    Any name Linux accepts survives (``Zoë_Núñez_张伟``). The one reversible escape: ``%``,
+    ``/`` and NUL become ``%25``, ``%2F`` and ``%00``; a name that is ``.``/``..``, starts
+    with ``.`` or is longer than 200 bytes gets ``%`` escapes for those bytes too.
+    """
+    text = student.replace("%", "%25").replace("/", "%2F").replace("\0", "%00")
+    if text.startswith("."):
+        text = "%2E" + text[1:]
+    raw = text.encode("utf-8", "surrogateescape")
+    if len(raw) > 200:
+        digest = hashlib.sha1(raw).hexdigest()[:8]
+        text = raw[:180].decode("utf-8", "ignore") + f"%~{digest}"
+    return text
 
 
-def _candidates(lesson: Lesson) -> list[str]:
-    return ["exercises.py", f"lessons/{lesson.slug}/exercises.py", f"{lesson.slug}/exercises.py"]
+def student_from_stem(stem: str) -> str:
+    """``safe_stem``'s inverse (for names under 200 bytes)."""
+    import urllib.parse
+
+    return urllib.parse.unquote(stem)
 
 
 def _source_problem(source: bytes) -> tuple[str, str]:
@@ -302,7 +344,7 @@ def _from_folder(folder: Path, lesson: Lesson) -> tuple[bytes | None, str]:
         if (folder / "lessons").is_dir() and not (folder / "lessons").is_symlink()
     ]
     for base in bases:
-        for rel in [*_candidates(lesson), *globbed]:
+        for rel in [*exercises_candidates(lesson), *globbed]:
             data, problem = _read_regular(base / rel, folder)
             if problem:
                 return None, problem
@@ -318,7 +360,7 @@ def _from_zip(path: Path, lesson: Lesson) -> tuple[bytes | None, str]:
         return None, f"{path.name} is not a readable zip file."
     with archive:
         entries = {i.filename.replace("\\", "/").lstrip("/"): i for i in archive.infolist()}
-        wanted = _candidates(lesson)
+        wanted = exercises_candidates(lesson)
         pattern = re.compile(
             rf"(?:[^/]+/)?(?:lessons/)?{lesson.id}_[^/]+/exercises\.py|"
             r"(?:[^/]+/)?exercises\.py"
@@ -399,6 +441,7 @@ class CaseOutcome:
     name: str
     outcome: str
     message: str = ""
+    hint: int | None = None  # the meta.toml hint (1-based) that fits this failure
 
 
 @dataclass
@@ -413,7 +456,7 @@ _HEX = re.compile(r"0x[0-9a-fA-F]{4,}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def plain_text(text: str, limit: int = 240) -> str:
+def plain_text(text: str, limit: int = 400) -> str:
     """One line, no control characters or memory addresses, at most ``limit`` characters."""
     text = _HEX.sub("0x…", _CONTROL.sub("", str(text)))
     text = " ".join(text.split())
@@ -435,6 +478,7 @@ class ExerciseVerdict:
     status: str
     message: str = ""
     hint: str = ""
+    hint_number: int = 0
 
     @property
     def earned(self) -> int:
@@ -445,6 +489,7 @@ def _fold(lesson: Lesson, outcomes: list[CaseOutcome]) -> list[ExerciseVerdict]:
     verdicts = []
     for ex in lesson.exercises:
         mine = [o for o in outcomes if o.exercise == ex.id and o.outcome != "skipped"]
+        first = None
         if mine and all(o.outcome == PASSED for o in mine):
             status, message = PASSED, ""
         elif not mine:
@@ -456,10 +501,14 @@ def _fold(lesson: Lesson, outcomes: list[CaseOutcome]) -> list[ExerciseVerdict]:
                 key=lambda o: (order.index(o.outcome) if o.outcome in order else 9, o.index),
             )
             status, message = first.outcome, first.message
-        hint = ""
+        hint, number = "", 0
         if status != PASSED and ex.hints:
-            hint = ex.hints[0] if status == NOT_STARTED else ex.hints[min(1, len(ex.hints) - 1)]
-        verdicts.append(ExerciseVerdict(ex.id, ex.title, ex.points, status, message, hint))
+            number = first.hint if first is not None and status != NOT_STARTED else None
+            if number is None:
+                number = 1 if status == NOT_STARTED else min(2, len(ex.hints))
+            number = max(1, min(number, len(ex.hints)))
+            hint = ex.hints[number - 1]
+        verdicts.append(ExerciseVerdict(ex.id, ex.title, ex.points, status, message, hint, number))
     return verdicts
 
 

@@ -380,8 +380,14 @@ def _serve(sock: socket.socket, config: SandboxConfig, mode: str) -> None:
             for fd in fds:
                 os.close(fd)
             continue  # a late "kill" for a sandbox that already ended
-        for module in request.get("modules", []):
-            importlib.import_module(module)  # builder modules: imported here, kept warm
+        for module, path in request.get("modules", []):
+            # builder modules: imported here (a lesson's checks.py by its path), kept warm
+            if path:
+                from lessonlib.classroom.grading import load_module_from
+
+                load_module_from(Path(path), module)
+            else:
+                importlib.import_module(module)
         _build_inputs(request, inputs)
         services = _start_services(sock, request, fds[3:], config, mode, own_pidns)
         if mode != "none":
@@ -884,8 +890,8 @@ def run_submission(
 
     ``services`` maps a service name to the URL its server answers at in this sandbox.
     """
-    from lessonlib.classroom import plaindata
-    from lessonlib.classroom.grading import ServiceUnavailable, resolve_inputs
+    from lessonlib.classroom import guard, plaindata
+    from lessonlib.classroom.cases import ServiceUnavailable, resolve_inputs
 
     filename = os.path.join(work, "exercises.py")
     if len(source) > MAX_SOURCE:
@@ -949,7 +955,7 @@ def run_submission(
                 _event(RESULT_FD, event="builder_error", case=index, message=message)
                 continue
         try:
-            value = func(*call.args, **call.kwargs)
+            value = guard.checked_call(case["exercise"], func, call.args, call.kwargs)
         except BaseException as exc:  # noqa: BLE001
             _event(
                 RESULT_FD,

@@ -47,11 +47,17 @@ class Lesson:
     def points(self) -> int:
         return sum(e.points for e in self.exercises)
 
-    def test_files(self, root: Path | None = None, hidden: bool = False) -> list[Path]:
-        """The pytest files that check this lesson's exercises (hidden ones only if asked)."""
-        tests = (root or project_root()) / "tests"
-        folders = [tests / "lessons"] + ([tests / "hidden"] if hidden else [])
-        return sorted(p for d in folders for p in d.glob(f"test_{self.id}_*.py"))
+    @property
+    def checks_file(self) -> Path:
+        """The visible cases: ``lessons/NN_x/checks.py``."""
+        return self.path / "checks.py"
+
+
+def exercises_candidates(lesson: Lesson) -> list[str]:
+    """Where a lesson's exercises.py may sit in a folder, in the order looked at — the one rule
+    ``check``, pytest and ``grade`` share: a lessons folder (or ``solutions/``), a copy of the
+    course, or a folder holding just the file."""
+    return [f"{lesson.slug}/exercises.py", f"lessons/{lesson.slug}/exercises.py", "exercises.py"]
 
 
 def _read_lesson(path: Path) -> Lesson:
@@ -110,6 +116,15 @@ def normalize_lesson_id(text: str) -> str:
     return head.zfill(2) if head.isdigit() else head
 
 
+def normalize_exercise_id(text: str) -> str:
+    """``1.2``, ``01.2`` and ``01.02`` all mean exercise ``01.2``."""
+    lesson_part, dot, number = text.strip().partition(".")
+    number = number.strip()
+    if number.isdigit():
+        number = str(int(number))
+    return normalize_lesson_id(lesson_part) + dot + number
+
+
 def find_lesson(lesson_id: str, root: Path | None = None) -> Lesson:
     """The lesson with this id, or a one-sentence error naming the ids that exist."""
     lessons = load_lessons(root)
@@ -121,11 +136,11 @@ def find_lesson(lesson_id: str, root: Path | None = None) -> Lesson:
 
 
 def find_exercise(exercise_id: str, root: Path | None = None) -> tuple[Lesson, Exercise]:
-    """The exercise with this id (``01.2``), or a one-sentence error naming valid ids."""
-    lesson_part = exercise_id.split(".", 1)[0]
-    lesson = find_lesson(lesson_part, root)
+    """The exercise with this id (``01.2``, ``1.2``), or a one-sentence error naming valid ids."""
+    wanted = normalize_exercise_id(exercise_id)
+    lesson = find_lesson(wanted.split(".", 1)[0], root)
     for ex in lesson.exercises:
-        if ex.id == exercise_id:
+        if ex.id == wanted:
             return lesson, ex
     ids = [ex.id for ex in lesson.exercises]
     listed = ", ".join(ids) if len(ids) <= 3 else f"{ids[0]}…{ids[-1]}"

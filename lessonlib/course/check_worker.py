@@ -1,12 +1,12 @@
-"""A warm worker for ``lessonlib check``: torch and pytest are imported once, each check forks.
+"""A warm worker for ``lessonlib check``: torch is imported once, each check forks.
 
 ``import torch`` alone takes 2–3 s on a small laptop, so a cold ``pytest`` for every check
 spends most of its time importing. The first ``lessonlib check`` starts this worker in the
 background (its own session, stdout/stderr to /dev/null) and waits for it; every later check
-connects to its unix socket and the worker forks a child that runs ``pytest.main`` with the
-requested arguments, working directory and environment. The worker itself never imports the
-course's tests, lessonlib's plugin or anyone's exercises.py: each child does, fresh, so an
-edited file is always the one checked.
+connects to its unix socket and the worker forks a child that runs a lessonlib module's
+``main`` (``lessonlib.course.checking``) with the requested arguments, working directory and
+environment. The worker itself never imports the lessons' cases or anyone's exercises.py: each
+child does, fresh, so an edited file is always the one checked.
 
 The socket lives in a private folder (``/tmp/lessonlib-<uid>``, mode 0700) and its name
 carries a fingerprint of the Python executable, lessonlib's sources and the venv's
@@ -34,7 +34,7 @@ from pathlib import Path
 
 IDLE_S = float(os.environ.get("LESSONLIB_CHECK_WORKER_IDLE", "600"))
 START_TIMEOUT_S = 120.0
-BASE_PRELOAD = ("torch", "pytest", "numpy")
+BASE_PRELOAD = ("torch", "numpy", "lessonlib.classroom.grade_worker")
 _MAX_REQUEST = 1 << 20
 
 
@@ -83,9 +83,10 @@ PRELOADABLE = frozenset(
 )
 
 
-def third_party_imports(files: list[Path], project: Path) -> list[str]:
-    """Preloadable modules that the test files import, following the project's own modules."""
-    local = {p.stem: p for p in (project / "tests" / "support").glob("*.py")}
+def third_party_imports(files: list[Path]) -> list[str]:
+    """Preloadable modules that the case files import, following the references they use."""
+    references = Path(__file__).resolve().parents[1] / "classroom" / "references"
+    prefix = "lessonlib.classroom.references."
     names: set[str] = set()
     queue, seen = list(files), set()
     while queue:
@@ -99,26 +100,31 @@ def third_party_imports(files: list[Path], project: Path) -> list[str]:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                found = [a.name.split(".")[0] for a in node.names]
+                found = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found = [node.module.split(".")[0]]
+                found = [node.module]
             else:
                 continue
             for name in found:
-                if name in local:
-                    queue.append(local[name])
-                elif name in PRELOADABLE:
-                    names.add(name)
+                if name.startswith(prefix):
+                    queue.append(references / (name[len(prefix) :].split(".")[0] + ".py"))
+                elif name.split(".")[0] in PRELOADABLE:
+                    names.add(name.split(".")[0])
     return sorted(names)
 
 
 # ---------------------------------------------------------------- client
 
 
-def run_pytest(
-    argv: list[str], cwd: Path, env: dict[str, str], timeout: float, preload: list[str]
+def run_module(
+    module: str,
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float,
+    preload: list[str] | tuple[str, ...] = (),
 ) -> int:
-    """Run ``pytest argv`` in a fork of the warm worker; its exit code.
+    """Run ``module.main(argv)`` in a fork of the warm worker; its exit code.
 
     Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds (the child is killed) and
     ``OSError`` when no worker can be reached or started (the caller falls back).
@@ -127,7 +133,13 @@ def run_pytest(
     deadline = time.monotonic() + timeout
     sock = _connect(path) or _start_and_connect(path, cwd)
     with sock:
-        request = {"argv": argv, "cwd": str(cwd), "env": env, "preload": preload}
+        request = {
+            "module": module,
+            "argv": argv,
+            "cwd": str(cwd),
+            "env": env,
+            "preload": list(preload),
+        }
         sock.sendall(json.dumps(request).encode() + b"\n")
         reply = b""
         while not reply.endswith(b"\n"):
@@ -289,10 +301,13 @@ def _child(request: dict) -> int:
         os.environ.update(request["env"])
         sys.path[0] = request["cwd"]
         sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
-        sys.argv = ["pytest", *request["argv"]]
-        import pytest
+        module = request.get("module", "")
+        if not module.startswith("lessonlib."):
+            return 2
+        sys.argv = [module, *request["argv"]]
+        import importlib
 
-        return int(pytest.main(request["argv"]))
+        return int(importlib.import_module(module).main(request["argv"]) or 0)
     except BaseException:  # noqa: BLE001 - whatever happens, the child only reports a code
         return 3
 

@@ -1,4 +1,15 @@
-"""Run a lesson's exercise tests against someone's exercises.py and summarise per exercise."""
+"""Check someone's exercises.py against a lesson's cases: the same engine ``lessonlib grade`` uses.
+
+``check_lesson`` runs the lesson's visible cases (and, for the dev check, the hidden ones)
+through ``lessonlib.classroom.grade_worker.Grader``: the learner's functions are called in a
+sandboxed child process, their results come back as plain data and the judges of
+``lessons/NN_x/checks.py`` compare them with independent references in this process. So
+``check``, pytest (``lessonlib.course.pytest_plugin``) and ``grade`` give the same verdicts by
+construction. With ``warm``, the run is a fork of the warm worker (torch already imported).
+
+Run as ``python -m lessonlib.course.checking LESSON EXERCISES REPORT [--hidden]`` it writes
+the outcomes as JSON to REPORT (this is what the worker and the cold path run).
+"""
 
 from __future__ import annotations
 
@@ -7,37 +18,42 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lessonlib.course.catalog import Lesson
+from lessonlib.course.catalog import Lesson, exercises_candidates
+from lessonlib.course.status import Status
+from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 
-PASSED, FAILED, NOT_STARTED = "passed", "failed", "not started"
-SYNTAX_ERROR, TIMED_OUT = "syntax error", "timed out"
+PASSED, FAILED, NOT_STARTED = Status.PASSED, Status.FAILED, Status.NOT_STARTED
+SYNTAX_ERROR, TIMED_OUT, CRASHED = Status.SYNTAX_ERROR, Status.TIMED_OUT, Status.CRASHED
+CHECK_TIMEOUT_S = 300.0
 
 
 @dataclass
-class TestResult:
-    """One pytest test's verdict, as the pytest plugin reported it."""
+class CaseResult:
+    """One case's verdict (what pytest shows as one test)."""
 
-    nodeid: str
+    index: int
     exercise: str
-    points: int
+    name: str
     outcome: str
     message: str = ""
+    hidden: bool = False
 
 
 @dataclass
 class ExerciseResult:
-    """One exercise's verdict: passed only when every test of the exercise passed."""
+    """One exercise's verdict: passed only when every case of the exercise passed."""
 
     id: str
     title: str
     points: int
     status: str
     message: str = ""
-    tests: list[TestResult] = field(default_factory=list)
+    hint: str = ""
+    hint_number: int = 0
 
     @property
     def earned(self) -> int:
@@ -53,6 +69,7 @@ class CheckReport:
     results: list[ExerciseResult]
     problem: str = ""
     status: str = "checked"
+    cases: list[CaseResult] | None = None
 
     @property
     def earned(self) -> int:
@@ -63,7 +80,38 @@ class CheckReport:
         return sum(r.points for r in self.results)
 
     def statuses(self) -> dict[str, str]:
-        return {r.id: r.status for r in self.results}
+        return {r.id: str(r.status) for r in self.results}
+
+    def to_json(self) -> dict:
+        """The ``lessonlib check --json`` document."""
+        return {
+            "lesson": self.lesson.id,
+            "file": str(self.exercises_file),
+            "problem": self.problem,
+            "exercises": [
+                {
+                    "id": r.id,
+                    "title": r.title,
+                    "status": Status(r.status).json,
+                    "points": r.earned,
+                    "max_points": r.points,
+                    "message": r.message,
+                    "hint": r.hint_number or None,
+                }
+                for r in self.results
+            ],
+            "points": self.earned,
+            "max_points": self.total,
+        }
+
+
+def locate_exercises(root: Path, lesson: Lesson) -> Path:
+    """The exercises.py of ``lesson`` under ``root`` (the course, solutions, a copy), by the
+    one rule ``lessonlib grade`` uses too (``catalog.exercises_candidates``)."""
+    for rel in exercises_candidates(lesson):
+        if (root / rel).is_file():
+            return root / rel
+    return root / exercises_candidates(lesson)[0]
 
 
 def syntax_problem(path: Path) -> str:
@@ -81,85 +129,12 @@ def syntax_problem(path: Path) -> str:
     return ""
 
 
-def run_exercise_tests(
-    test_files: list[Path],
-    lesson_root: Path,
-    *,
-    timeout: float = 300,
-    extra_args: tuple[str, ...] = (),
-    cwd: Path | None = None,
-    warm: bool = False,
-) -> list[TestResult]:
-    """Run pytest on ``test_files`` with ``--lesson-root`` in a subprocess; per-test results.
-
-    With ``warm``, the run is a fork of ``lessonlib.course.check_worker`` (torch already imported)
-    when that worker can be reached or started, and a plain subprocess otherwise.
-    """
-    with tempfile.TemporaryDirectory(prefix="lessonlib-check-") as tmp:
-        report = Path(tmp) / "report.json"
-        args = [
-            *map(str, test_files),
-            f"--lesson-root={lesson_root}",
-            f"--lessonlib-report={report}",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--no-header",
-            "-rN",
-            "--tb=no",
-            *extra_args,
-        ]
-        # The verdicts come from our plugin's report, so pytest's tracebacks and third-party
-        # plugins (xdist, …) would only cost start-up time.
-        env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
-        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        where = cwd or project_root()
-        if not (warm and _run_warm(args, where, env, timeout, test_files)):
-            subprocess.run(
-                [sys.executable, "-m", "pytest", *args],
-                cwd=where,
-                env=env,
-                timeout=timeout,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
-            )
-        if not report.exists():
-            return []
-        raw = json.loads(report.read_text(encoding="utf-8"))
-    return [TestResult(**r) for r in raw]
-
-
-def _run_warm(args, cwd: Path, env: dict, timeout: float, test_files) -> bool:
-    """Run pytest in the warm check worker; False when it cannot be used (then run cold)."""
-    from lessonlib.course import check_worker
-
-    if not check_worker.enabled():
-        return False
-    preload = check_worker.third_party_imports([Path(f) for f in test_files], cwd)
-    try:
-        check_worker.run_pytest(args, cwd, env, timeout, preload)
-    except OSError:
-        return False
-    return True
-
-
-def summarise(lesson: Lesson, tests: list[TestResult]) -> list[ExerciseResult]:
-    """Fold per-test verdicts into one verdict per exercise, in meta.toml order."""
-    results = []
-    for ex in lesson.exercises:
-        mine = [t for t in tests if t.exercise == ex.id]
-        if not mine:
-            status, message = FAILED, "no test ran for this exercise"
-        elif all(t.outcome == "passed" for t in mine):
-            status, message = PASSED, ""
-        elif any(t.outcome == "not_started" for t in mine):
-            status, message = NOT_STARTED, "raises NotImplementedError"
-        else:
-            first = next(t for t in mine if t.outcome != "passed")
-            status, message = FAILED, first.message
-        results.append(ExerciseResult(ex.id, ex.title, ex.points, status, message, mine))
-    return results
+def _same_for_all(lesson: Lesson, path: Path, status: str, message: str) -> CheckReport:
+    results = [
+        ExerciseResult(e.id, e.title, e.points, status, message, e.hints[0] if e.hints else "", 1)
+        for e in lesson.exercises
+    ]
+    return CheckReport(lesson, path, results, message, status)
 
 
 def check_lesson(
@@ -167,29 +142,150 @@ def check_lesson(
     lesson_root: Path | None = None,
     *,
     hidden: bool = False,
-    timeout: float = 300,
+    timeout: float = CHECK_TIMEOUT_S,
     warm: bool = False,
+    exercises_file: Path | None = None,
 ) -> CheckReport:
-    """Check ``lesson`` against the exercises.py under ``lesson_root`` (default: the course's)."""
-    from lessonlib.course.pytest_plugin import locate_exercises
+    """Check ``lesson`` against the exercises.py under ``lesson_root`` (default: the course's).
 
-    root = lesson_root or project_root() / "lessons"
-    path = locate_exercises(root, lesson.slug)
-    problem = syntax_problem(path) if path.exists() else f"{path} does not exist."
-    if problem:
-        status = SYNTAX_ERROR if problem.startswith("syntax error") else FAILED
-        results = [
-            ExerciseResult(e.id, e.title, e.points, status, problem) for e in lesson.exercises
-        ]
-        return CheckReport(lesson, path, results, problem, status)
-    try:
-        tests = run_exercise_tests(
-            lesson.test_files(hidden=hidden), root, timeout=timeout, warm=warm
+    Raises ``LessonlibError`` when there is no such file (one sentence, exit 2 in the CLI).
+    """
+    root = Path(lesson_root) if lesson_root else project_root() / "lessons"
+    path = exercises_file or locate_exercises(root, lesson)
+    if not path.is_file():
+        raise LessonlibError(
+            f"no exercises.py for lesson {lesson.id} under {root} (looked for "
+            f"{', '.join(exercises_candidates(lesson))})."
         )
-    except subprocess.TimeoutExpired:
-        msg = f"the tests did not finish within {timeout:.0f} s (an endless loop?)."
-        results = [
-            ExerciseResult(e.id, e.title, e.points, TIMED_OUT, msg) for e in lesson.exercises
-        ]
-        return CheckReport(lesson, path, results, msg, TIMED_OUT)
-    return CheckReport(lesson, path, summarise(lesson, tests))
+    problem = syntax_problem(path)
+    if problem:
+        return _same_for_all(lesson, path, SYNTAX_ERROR, problem)
+    with tempfile.TemporaryDirectory(prefix="lessonlib-check-") as tmp:
+        report = Path(tmp) / "report.json"
+        argv = [lesson.id, str(path.resolve()), str(report)] + (["--hidden"] if hidden else [])
+        env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        try:
+            if not (warm and _run_warm(lesson, argv, env, timeout)):
+                subprocess.run(
+                    [sys.executable, "-m", "lessonlib.course.checking", *argv],
+                    cwd=project_root(),
+                    env=env,
+                    timeout=timeout,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
+        except subprocess.TimeoutExpired:
+            msg = f"the checks did not finish within {timeout:.0f} s (an endless loop?)."
+            return _same_for_all(lesson, path, TIMED_OUT, msg)
+        if not report.exists():
+            raise LessonlibError(
+                f"the checks of lesson {lesson.id} could not run (a problem in the course, not "
+                "in your code); run 'lessonlib --debug check' or tell your teacher."
+            )
+        raw = json.loads(report.read_text(encoding="utf-8"))
+    if raw.get("error"):
+        raise LessonlibError(raw["error"])
+    return _report_from(lesson, path, raw)
+
+
+def _report_from(lesson: Lesson, path: Path, raw: dict) -> CheckReport:
+    from lessonlib.classroom.grading import CaseOutcome, RunProblem, _fold
+
+    cases = [CaseResult(**c) for c in raw["cases"]]
+    if raw.get("problem"):
+        problem = RunProblem(**raw["problem"])
+        return _same_for_all(lesson, path, problem.status, problem.message)
+    outcomes = [
+        CaseOutcome(c.index, c.exercise, c.name, c.outcome, c.message, h)
+        for c, h in zip(cases, raw["hints"], strict=True)
+    ]
+    results = [
+        ExerciseResult(v.id, v.title, v.points, v.status, v.message, v.hint, v.hint_number)
+        for v in _fold(lesson, outcomes)
+    ]
+    return CheckReport(lesson, path, results, cases=cases)
+
+
+def _run_warm(lesson: Lesson, argv: list[str], env: dict, timeout: float) -> bool:
+    """Run the check in the warm worker; False when it cannot be used (then run cold)."""
+    from lessonlib.course import check_worker
+
+    if not check_worker.enabled():
+        return False
+    preload = check_worker.third_party_imports([lesson.checks_file])
+    try:
+        check_worker.run_module(
+            "lessonlib.course.checking", argv, project_root(), env, timeout, preload
+        )
+    except OSError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- the engine side
+
+
+def run_cases(lesson_id: str, exercises: Path, hidden: bool) -> dict:
+    """Grade one file with the lesson's cases (sandboxed calls, judges here): plain data."""
+    from lessonlib.classroom.grade_run import run_uid_base
+    from lessonlib.classroom.grade_worker import Grader
+    from lessonlib.classroom.sandbox import Limits
+
+    root = project_root()
+    limits = Limits(
+        wall_seconds=CHECK_TIMEOUT_S, cpu_seconds=int(CHECK_TIMEOUT_S), memory_bytes=4 << 30
+    )
+    with tempfile.TemporaryDirectory(prefix="lessonlib-check-") as scratch:
+        config = {
+            "lesson": lesson_id,
+            "root": str(root),
+            "slot": 0,
+            "limits": asdict(limits),
+            "timeout": CHECK_TIMEOUT_S,
+            "scratch": scratch,
+            "namespaces": os.environ.get("LESSONLIB_SANDBOX_NAMESPACES", "auto"),
+            "uid": run_uid_base(),
+            "hide": [str(root / "solutions"), scratch],
+            "hidden": hidden,
+        }
+        grader = Grader(config)
+        try:
+            outcomes, problem, _ = grader.grade(exercises.read_bytes())
+        finally:
+            grader.close()
+        by_index = {s.index: s for s in grader.specs}
+    return {
+        "cases": [
+            {
+                "index": o.index,
+                "exercise": o.exercise,
+                "name": o.name,
+                "outcome": str(o.outcome),
+                "message": o.message,
+                "hidden": by_index[o.index].hidden,
+            }
+            for o in outcomes
+        ],
+        "hints": [o.hint for o in outcomes],
+        "problem": asdict(problem) if problem else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    hidden = "--hidden" in args
+    lesson_id, exercises, report = [a for a in args if a != "--hidden"]
+    try:
+        data = run_cases(lesson_id, Path(exercises), hidden)
+    except LessonlibError as exc:
+        data = {"error": str(exc)}
+    tmp = f"{report}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

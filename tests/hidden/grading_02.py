@@ -38,11 +38,11 @@ from grading_02_inputs import (
 )
 from sklearn.decomposition import PCA
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
-from small_models import seeded_input
 from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.utils import make_grid
 
 from lessonlib.classroom.grading import Case, show
+from lessonlib.classroom.references.small_models import seeded_input
 
 
 def _tensor(got, what: str) -> torch.Tensor:

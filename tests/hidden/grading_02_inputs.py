@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from small_models import seeded_input
 from torch import nn
 from torchvision import transforms
 
 from lessonlib.classroom.grading import Inputs
+from lessonlib.classroom.references.small_models import seeded_input
 from lessonlib.models import small_cnn
 
 MEAN, STD = (0.45, 0.5, 0.55), (0.2, 0.25, 0.3)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 
 import torch
-from summary_cases import CONV_CASES, ScaledNet  # noqa: F401 - CONV_CASES for grading_03
 from torch import nn
 from torchvision.models import resnet18
 
 from lessonlib.classroom.grading import Inputs
+from lessonlib.classroom.references.summary_cases import CONV_CASES, ScaledNet  # noqa: F401 - CONV_CASES for grading_03
 
 
 def _seeded(factory):

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from call_start import read_json, read_observed
 from grading_04_inputs import (
     FIGURES,
     JOB,
@@ -38,11 +37,12 @@ from grading_04_inputs import (
     perfect_confusion_case,
     training_run,
 )
-from tb_reference import accumulator, event_files, reference_losses
 from torch import nn
 
 from lessonlib.classroom import plaindata
 from lessonlib.classroom.grading import Case, plain_text, show
+from lessonlib.classroom.references.call_start import read_json, read_observed
+from lessonlib.classroom.references.tb import accumulator, event_files, reference_losses
 
 GLOO_TIMEOUT_S = 30.0
 

@@ -39,13 +39,13 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
-from call_start import with_hook, write_observed  # noqa: E402
-from tb_reference import seeded_classification  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402, F401 - warm for every sandbox
 
 from lessonlib.classroom import plaindata  # noqa: E402
 from lessonlib.classroom.grading import Inputs  # noqa: E402
+from lessonlib.classroom.references.call_start import with_hook, write_observed  # noqa: E402
+from lessonlib.classroom.references.tb import seeded_classification  # noqa: E402
 
 LOGDIR = "runs"
 JOB = "job"  # the first (complete) job's folder, inside the case's folder

@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from visdom_reference import history
 
 from lessonlib.classroom.grading import InputFile, Inputs, ServiceURL
+from lessonlib.classroom.references.visdom import history
 
 CLASS_NAMES = ["cat", "dog", "fox", "owl"]
 

@@ -27,9 +27,9 @@ from grading_06_inputs import (
     model_file_and_batch,
     training_cnn_file,
 )
-from onnx_reference import HANDMADE_OPS
 
 from lessonlib.classroom.grading import Case, show
+from lessonlib.classroom.references.onnx import HANDMADE_OPS
 
 EXPORT_TIMEOUT_S = 60.0
 

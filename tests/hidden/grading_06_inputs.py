@@ -20,10 +20,10 @@ from pathlib import Path
 
 import onnx
 import torch
-from onnx_reference import Head, batch, handmade_mlp, shift_initializer
 from torch import nn
 
 from lessonlib.classroom.grading import InputFile, Inputs
+from lessonlib.classroom.references.onnx import Head, batch, handmade_mlp, shift_initializer
 from lessonlib.models import small_cnn
 
 

@@ -22,8 +22,6 @@ from functools import partial
 import matplotlib
 import numpy as np
 import torch
-from call_start import read_observed
-from gradcam_reference import captum_maps, max_scaled_diff
 from grading_07_inputs import (
     HOOKS,
     KNOWN_PIXELS,
@@ -40,6 +38,8 @@ from grading_07_inputs import (
 from torch import nn
 
 from lessonlib.classroom.grading import Case, show
+from lessonlib.classroom.references.call_start import read_observed
+from lessonlib.classroom.references.gradcam import captum_maps, max_scaled_diff
 
 CAM_TOLERANCE = 1e-4
 

@@ -16,12 +16,12 @@ import functools
 
 import numpy as np
 import torch
-from call_start import with_hook, write_observed
-from gradcam_reference import hook_total, seeded_cnn, seeded_images
 from torch import nn
 from torch.nn.modules import module as _module
 
 from lessonlib.classroom.grading import Inputs
+from lessonlib.classroom.references.call_start import with_hook, write_observed
+from lessonlib.classroom.references.gradcam import hook_total, seeded_cnn, seeded_images
 from lessonlib.models import small_cnn
 
 HOOKS = "hooks"  # the name of the record a shared model's second call gets

@@ -6,7 +6,13 @@ import itertools
 
 import numpy as np
 import pytest
-from tb_reference import accumulator, event_files, reference_losses, seeded_classification
+
+from lessonlib.classroom.references.tb import (
+    accumulator,
+    event_files,
+    reference_losses,
+    seeded_classification,
+)
 
 
 @pytest.mark.exercise("04.1", points=2)

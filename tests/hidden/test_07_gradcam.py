@@ -6,7 +6,14 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from gradcam_reference import captum_maps, hook_total, max_scaled_diff, seeded_cnn, seeded_images
+
+from lessonlib.classroom.references.gradcam import (
+    captum_maps,
+    hook_total,
+    max_scaled_diff,
+    seeded_cnn,
+    seeded_images,
+)
 
 
 def _resnet18(seed: int = 0):

@@ -1,6 +1,12 @@
 import pytest
 
-from lessonlib.course.catalog import find_exercise, find_lesson, load_lessons, normalize_lesson_id
+from lessonlib.course.catalog import (
+    find_exercise,
+    find_lesson,
+    load_lessons,
+    normalize_exercise_id,
+    normalize_lesson_id,
+)
 from lessonlib.errors import LessonlibError
 
 
@@ -18,6 +24,12 @@ def test_lessons_are_numbered_folders_with_meta():
 def test_lesson_ids_are_normalized(text):
     assert normalize_lesson_id(text) == "01"
     assert find_lesson(text).slug == "01_autograd_graphs"
+
+
+@pytest.mark.parametrize("text", ["1.2", "01.2", "01.02", " 1.2 "])
+def test_exercise_ids_are_normalized_the_same_way(text):
+    assert normalize_exercise_id(text) == "01.2"
+    assert find_exercise(text)[1].id == "01.2"
 
 
 def test_unknown_lesson_is_one_sentence_naming_the_ids():

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from dot_reader import DotSyntaxError, read_dot
-from torchviz_reference import label_counts, labelled_edges, parse_student_dot
+
+from lessonlib.classroom.references.dot_reader import DotSyntaxError, read_dot
+from lessonlib.classroom.references.torchviz import label_counts, labelled_edges, parse_student_dot
 
 VARIANTS = [
     'digraph g {\n  node [shape=box];\n  n0 [label="SumBackward0"];\n  n1 [label="AccumulateGrad"];'

@@ -8,7 +8,9 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from gradcam_reference import (
+from torch import nn
+
+from lessonlib.classroom.references.gradcam import (
     captum_maps,
     hook_total,
     max_scaled_diff,
@@ -16,8 +18,6 @@ from gradcam_reference import (
     seeded_cnn,
     seeded_images,
 )
-from torch import nn
-
 from lessonlib.errors import LessonlibError
 from lessonlib.gradcam import (
     LayerNotFoundError,

@@ -8,12 +8,12 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
-from small_models import seeded_input
 from torch import nn
 from torchvision import transforms
 from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.utils import make_grid
 
+from lessonlib.classroom.references.small_models import seeded_input
 from lessonlib.models import small_cnn
 
 MEAN, STD = (0.45, 0.5, 0.55), (0.2, 0.25, 0.3)

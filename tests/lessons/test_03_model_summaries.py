@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from summary_cases import CONV_CASES, ScaledNet
 from torch import nn
 from torchinfo import summary
 from torchvision.models import resnet18
+
+from lessonlib.classroom.references.summary_cases import CONV_CASES, ScaledNet
 
 
 def seeded_resnet() -> nn.Module:

@@ -9,14 +9,15 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from tb_reference import (
+from torch import nn
+
+from lessonlib.classroom.references.tb import (
     accumulator,
     event_files,
     reference_losses,
     scalar_series,
     seeded_classification,
 )
-from torch import nn
 
 
 @pytest.mark.exercise("04.1", points=2)

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 from sklearn.metrics import confusion_matrix
-from visdom_reference import client, history, read_log, replayed_windows, unique_env
 
+from lessonlib.classroom.references.visdom import (
+    client,
+    history,
+    read_log,
+    replayed_windows,
+    unique_env,
+)
 from lessonlib.visdom import start_visdom
 
 # visdom's client calls the deprecated logger.warn when it connects without a socket.

@@ -8,7 +8,8 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx_reference import (
+
+from lessonlib.classroom.references.onnx import (
     HANDMADE_OPS,
     Head,
     batch,
@@ -19,7 +20,6 @@ from onnx_reference import (
     shift_initializer,
     torch_output,
 )
-
 from lessonlib.models import small_cnn
 
 

@@ -8,7 +8,8 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from gradcam_reference import (
+
+from lessonlib.classroom.references.gradcam import (
     captum_maps,
     global_hook_total,
     hook_total,

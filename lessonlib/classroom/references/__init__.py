@@ -1,0 +1,1 @@
+"""Independent references the exercise checks compare against, and seeded case inputs."""
