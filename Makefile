@@ -13,7 +13,7 @@ run: venv system ## set up, run every lesson, build the docs site into site/
 
 test: venv system ## the whole test suite: dev check, library tests, exercise checks, site
 	$(BIN)/lessonlib dev check
-	$(BIN)/python -m pytest --lesson-root solutions -q
+	$(BIN)/python -m pytest --lesson-root solutions --lesson-hidden -q
 
 venv: $(STAMP)
 

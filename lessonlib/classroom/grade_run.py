@@ -354,17 +354,22 @@ def grade(
     timeout: float = 30.0,
     memory_mb: int = 2048,
     regrade: bool = False,
+    visible_only: bool = False,
     on_start: Callable[[int, int], None] | None = None,
     on_progress: Callable[[dict], None] | None = None,
 ) -> GradeReport:
-    """Grade every submission in ``submissions`` for ``lesson_id``; write into ``out_dir``."""
+    """Grade every submission in ``submissions`` for ``lesson_id``; write into ``out_dir``.
+
+    ``visible_only`` scores the cases students see (``lessons/NN_x/checks.py``) and leaves
+    out ``solutions/NN_x/hidden.py`` (what GitHub Classroom's workflow does).
+    """
     started = time.monotonic()
     root = project_root()
     lesson = find_lesson(lesson_id)
     if not case_file(lesson).is_file():
         raise LessonlibError(
-            f"lesson {lesson.id} has no grading cases yet: write "
-            f"tests/hidden/grading_{lesson.id}.py (the teacher's guide shows the format)."
+            f"lesson {lesson.id} has no cases yet: write lessons/{lesson.slug}/checks.py "
+            "(the teacher's guide shows the format)."
         )
     if timeout <= 0:
         raise LessonlibError("--timeout must be a positive number of seconds.")
@@ -379,7 +384,7 @@ def grade(
     results_dir.mkdir(parents=True, exist_ok=True)
     feedback_dir.mkdir(parents=True, exist_ok=True)
     _clean_partial_writes(out_dir, results_dir, feedback_dir)
-    grading_sha = grading_digest(lesson)
+    grading_sha = grading_digest(lesson) + ("-visible" if visible_only else "")
     records: dict[str, dict] = {}
     pending: list[Submission] = []
     reused = 0
@@ -413,6 +418,7 @@ def grade(
                 "namespaces": os.environ.get("LESSONLIB_SANDBOX_NAMESPACES", "auto"),
                 "uid": run_uid_base(),
                 "hide": [str(root), str(submissions.resolve()), str(out_dir.resolve()), scratch],
+                "hidden": not visible_only,
             }
             pool = _Pool(base, Path(scratch), jobs, timeout + CHECK_ALLOWANCE_S)
             for sub in pending:

@@ -73,10 +73,16 @@ def list_cmd() -> None:
 def run(
     lesson: Annotated[str | None, typer.Argument(help="Lesson id, e.g. 01.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Run every lesson in order.")] = False,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed", help="Skip lessons already run from their current sources (with --all)."
+        ),
+    ] = False,
 ) -> None:
-    """Run a lesson script; its figures and files land under build/<id>/."""
+    """Run a lesson once in a Jupyter kernel; its notebook and files land under build/<id>/."""
     from lessonlib.course.catalog import find_lesson
-    from lessonlib.course.runner import run_lesson
+    from lessonlib.course.runner import notebook_is_current, run_lesson
     from lessonlib.paths import project_root
 
     console = _console()
@@ -94,8 +100,13 @@ def run(
     from rich.progress import Progress
 
     failed = []
+    lessons = _lessons()
+    if changed:
+        lessons = [item for item in lessons if not notebook_is_current(item)]
+        if not lessons:
+            console.print("every lesson is up to date (its notebook is in build/<id>/)")
+            return
     with Progress(console=console) as bar:
-        lessons = _lessons()
         task = bar.add_task("running lessons", total=len(lessons))
         for item in lessons:
             bar.update(task, description=f"lesson {item.id}")
@@ -110,7 +121,7 @@ def run(
 
 
 def _report_run(console, result, root: Path, brief: bool = False) -> None:
-    status = "[green]ok[/]" if result.ok else f"[red]failed (exit {result.returncode})[/]"
+    status = "[green]ok[/]" if result.ok else "[red]failed[/]"
     files = [p.relative_to(root) if p.is_relative_to(root) else p for p in result.artifacts]
     console.print(
         f"lesson {result.lesson.id} {status} in {result.seconds:.1f} s, wrote {len(files)} files"
@@ -119,62 +130,31 @@ def _report_run(console, result, root: Path, brief: bool = False) -> None:
     if not brief:
         for path in files:
             console.print(f"  {path}")
+    if result.notebook is not None and not brief:
+        shown = result.notebook.relative_to(root) if result.notebook.is_relative_to(root) else ""
+        console.print(f"executed notebook: {shown or result.notebook}", markup=False)
+    if not result.ok:
+        console.print(f"[red]lesson {result.lesson.id} failed:[/] {_escape(result.error)}")
     if not result.ok and result.log:
-        tail = result.log.read_text(encoding="utf-8", errors="replace").splitlines()[-5:]
+        tail = result.log.read_text(encoding="utf-8", errors="replace").splitlines()[-8:]
         for line in tail:
-            console.print(f"  [dim]{line}[/]")
+            console.print(f"  [dim]{_escape(_strip_ansi(line))}[/]")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 @app.command()
-def check(
-    lesson: Annotated[str, typer.Argument(help="Lesson id, e.g. 01.")],
-    root: Annotated[
-        Path | None,
-        typer.Option(help="Folder holding <lesson>/exercises.py (default: the course's lessons/)."),
-    ] = None,
-) -> None:
-    """Check your exercises for a lesson: passed / failed / not started, points, next hint."""
-    from rich.table import Table
-
-    from lessonlib.course.catalog import find_lesson
-    from lessonlib.course.checking import PASSED, check_lesson
-    from lessonlib.course.progress import file_digest, hints_shown, load_state, record_check
-
-    target = find_lesson(lesson)
-    console = _console()
-    report = check_lesson(target, root, warm=True)
-    if report.problem:
-        console.print(f"[red]{report.problem}[/]")
-    state = load_state()
-    table = Table(title=f"Lesson {target.id}: {target.title}")
-    for col in ("exercise", "title", "status", "points", "why / next hint"):
-        table.add_column(col)
-    colours = {"passed": "green", "failed": "red", "not started": "yellow"}
-    for res, ex in zip(report.results, target.exercises, strict=True):
-        shown = hints_shown(ex.id, state)
-        if res.status == PASSED:
-            note = ""
-        else:
-            hint = f"lessonlib hint {ex.id}" if shown < len(ex.hints) else "all hints shown"
-            note = f"{res.message} · {hint}" if res.message else hint
-            if report.problem:
-                note = hint
-        colour = colours.get(res.status, "red")
-        table.add_row(
-            ex.id, ex.title, f"[{colour}]{res.status}[/]", f"{res.earned}/{res.points}", note
-        )
-    console.print(table)
-    console.print(f"points: {report.earned}/{report.total}")
-    if root is None:
-        record_check(
-            target.id, file_digest(report.exercises_file), report.statuses(), report.earned
-        )
-    if report.earned < report.total:
-        raise typer.Exit(1)
-
-
-@app.command()
-def hint(exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. 01.2.")]) -> None:
+def hint(exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. 01.2 or 1.2.")]) -> None:
     """Show the next hint for an exercise (each call reveals one more)."""
     from lessonlib.course.catalog import find_exercise
     from lessonlib.course.progress import next_hint
@@ -182,44 +162,87 @@ def hint(exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. 01.2.")
     _, ex = find_exercise(exercise)
     number, text, last = next_hint(ex.id, ex.hints)
     console = _console()
-    console.print(f"[bold]{ex.id} {ex.title}[/] — hint {number}/{len(ex.hints)}")
-    console.print(text)
+    console.print(f"{ex.id} {ex.title} — hint {number}/{len(ex.hints)}", style="bold", markup=False)
+    console.print(text, markup=False)  # verbatim: [label=...] is DOT, not rich markup
     if last:
         console.print("[dim]That was the last hint: the lesson page shows the idea in full.[/]")
 
 
 @app.command()
-def progress() -> None:
-    """Where you stand across all lessons (re-checks lessons whose exercises changed)."""
+def progress(
+    jobs: Annotated[int, typer.Option(help="Lessons checked at once when some changed.")] = 2,
+) -> None:
+    """Where you stand across all lessons (re-checks only lessons whose files changed)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from lessonlib.course.checking import check_lesson
-    from lessonlib.course.progress import cached_check, file_digest, record_check
+    from lessonlib.course.progress import lesson_progress
 
+    console = _console()
+    lessons = _lessons()
+    bar = Progress(
+        TextColumn("checking {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    )
+    task = {}
+
+    def started(stale):
+        bar.start()
+        task["id"] = bar.add_task(", ".join(x.id for x in stale), total=len(stale))
+
+    def done(report):
+        bar.advance(task["id"])
+
+    try:
+        entries = lesson_progress(lessons, jobs=jobs, on_start=started, on_done=done)
+    finally:
+        bar.stop()
     table = Table(title="Progress")
     for col in ("lesson", "passed", "not started", "failed", "points"):
         table.add_column(col)
     earned_all = total_all = 0
-    for lesson in _lessons():
-        digest = file_digest(lesson.exercises_file)
-        entry = cached_check(lesson.id, digest)
-        if entry is None:
-            report = check_lesson(lesson)
-            record_check(lesson.id, digest, report.statuses(), report.earned)
-            entry = cached_check(lesson.id, digest) or {"statuses": {}, "earned": 0}
+    for lesson in lessons:
+        entry = entries[lesson.id]
         values = list(entry["statuses"].values())
         earned_all += entry["earned"]
         total_all += lesson.points
         table.add_row(
-            f"{lesson.id} {lesson.title}",
+            f"{lesson.id} {_escape(lesson.title)}",
             str(values.count("passed")),
             str(values.count("not started")),
             str(len(values) - values.count("passed") - values.count("not started")),
             f"{entry['earned']}/{lesson.points}",
         )
-    console = _console()
     console.print(table)
     console.print(f"total: {earned_all}/{total_all} points")
+
+
+@app.command()
+def watch(
+    lesson: Annotated[
+        str | None,
+        typer.Argument(help="Lesson to start with, e.g. 01 (default: the first unfinished)."),
+    ] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option(help="Folder holding the lessons' exercises.py (default: lessons/)."),
+    ] = None,
+) -> None:
+    """Re-check a lesson each time you save its exercises.py; h: next hint, q: quit."""
+    from lessonlib.course.catalog import find_lesson
+    from lessonlib.course.progress import first_unfinished_lesson
+    from lessonlib.course.watch import watch as watch_lessons
+
+    lessons = _lessons()
+    if root is not None:
+        root = (Path.cwd() / root).resolve()
+        if not root.is_dir():
+            raise LessonlibError(f"--root {root} is not a folder.")
+    start = find_lesson(lesson) if lesson else first_unfinished_lesson(lessons)
+    watch_lessons(lessons, start, root)
 
 
 @app.command()
@@ -263,10 +286,12 @@ def dev_check_cmd(
 # Command groups that live in their own modules (servers, classroom). Each module imports
 # only typer at the top and exposes ``register(app)``; a missing module is simply skipped.
 _COMMAND_MODULES = (
+    "lessonlib.cli.check",
     "lessonlib.cli.tensorboard",
     "lessonlib.cli.visdom",
     "lessonlib.cli.netron",
     "lessonlib.cli.classroom",
+    "lessonlib.cli.inspect",
 )
 
 

@@ -7,7 +7,7 @@ sandboxed child process, their results come back as plain data and the judges of
 ``check``, pytest (``lessonlib.course.pytest_plugin``) and ``grade`` give the same verdicts by
 construction. With ``warm``, the run is a fork of the warm worker (torch already imported).
 
-Run as ``python -m lessonlib.course.checking LESSON EXERCISES REPORT [--hidden]`` it writes
+Run as ``python -m lessonlib.course.checking LESSON REPORT [--hidden] FILE...`` it writes
 the outcomes as JSON to REPORT (this is what the worker and the cold path run).
 """
 
@@ -157,36 +157,61 @@ def check_lesson(
             f"no exercises.py for lesson {lesson.id} under {root} (looked for "
             f"{', '.join(exercises_candidates(lesson))})."
         )
-    problem = syntax_problem(path)
-    if problem:
-        return _same_for_all(lesson, path, SYNTAX_ERROR, problem)
+    return check_files(lesson, [path], hidden=hidden, timeout=timeout, warm=warm)[0]
+
+
+def check_files(
+    lesson: Lesson,
+    paths: list[Path],
+    *,
+    hidden: bool = False,
+    timeout: float = CHECK_TIMEOUT_S,
+    warm: bool = False,
+) -> list[CheckReport]:
+    """Check several exercises.py files against ``lesson``'s cases in one engine run."""
+    reports: dict[int, CheckReport] = {}
+    runnable = []
+    for i, path in enumerate(paths):
+        problem = syntax_problem(path)
+        if problem:
+            reports[i] = _same_for_all(lesson, path, SYNTAX_ERROR, problem)
+        else:
+            runnable.append(i)
+    if not runnable:
+        return [reports[i] for i in range(len(paths))]
     with tempfile.TemporaryDirectory(prefix="lessonlib-check-") as tmp:
         report = Path(tmp) / "report.json"
-        argv = [lesson.id, str(path.resolve()), str(report)] + (["--hidden"] if hidden else [])
+        argv = [lesson.id, str(report)] + (["--hidden"] if hidden else [])
+        argv += [str(paths[i].resolve()) for i in runnable]
         env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        budget = timeout * len(runnable)
         try:
-            if not (warm and _run_warm(lesson, argv, env, timeout)):
+            if not (warm and _run_warm(lesson, argv, env, budget)):
                 subprocess.run(
                     [sys.executable, "-m", "lessonlib.course.checking", *argv],
                     cwd=project_root(),
                     env=env,
-                    timeout=timeout,
+                    timeout=budget,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                     check=False,
                 )
         except subprocess.TimeoutExpired:
             msg = f"the checks did not finish within {timeout:.0f} s (an endless loop?)."
-            return _same_for_all(lesson, path, TIMED_OUT, msg)
+            for i in runnable:
+                reports[i] = _same_for_all(lesson, paths[i], TIMED_OUT, msg)
+            return [reports[i] for i in range(len(paths))]
         if not report.exists():
             raise LessonlibError(
                 f"the checks of lesson {lesson.id} could not run (a problem in the course, not "
                 "in your code); run 'lessonlib --debug check' or tell your teacher."
             )
         raw = json.loads(report.read_text(encoding="utf-8"))
-    if raw.get("error"):
+    if isinstance(raw, dict) and raw.get("error"):
         raise LessonlibError(raw["error"])
-    return _report_from(lesson, path, raw)
+    for i, one in zip(runnable, raw, strict=True):
+        reports[i] = _report_from(lesson, paths[i], one)
+    return [reports[i] for i in range(len(paths))]
 
 
 def _report_from(lesson: Lesson, path: Path, raw: dict) -> CheckReport:
@@ -226,8 +251,8 @@ def _run_warm(lesson: Lesson, argv: list[str], env: dict, timeout: float) -> boo
 # ---------------------------------------------------------------- the engine side
 
 
-def run_cases(lesson_id: str, exercises: Path, hidden: bool) -> dict:
-    """Grade one file with the lesson's cases (sandboxed calls, judges here): plain data."""
+def run_cases(lesson_id: str, files: list[Path], hidden: bool) -> list[dict]:
+    """Grade files with the lesson's cases (sandboxed calls, judges here): plain data."""
     from lessonlib.classroom.grade_run import run_uid_base
     from lessonlib.classroom.grade_worker import Grader
     from lessonlib.classroom.sandbox import Limits
@@ -236,6 +261,7 @@ def run_cases(lesson_id: str, exercises: Path, hidden: bool) -> dict:
     limits = Limits(
         wall_seconds=CHECK_TIMEOUT_S, cpu_seconds=int(CHECK_TIMEOUT_S), memory_bytes=4 << 30
     )
+    results = []
     with tempfile.TemporaryDirectory(prefix="lessonlib-check-") as scratch:
         config = {
             "lesson": lesson_id,
@@ -251,33 +277,38 @@ def run_cases(lesson_id: str, exercises: Path, hidden: bool) -> dict:
         }
         grader = Grader(config)
         try:
-            outcomes, problem, _ = grader.grade(exercises.read_bytes())
+            by_index = {s.index: s for s in grader.specs}
+            for path in files:
+                outcomes, problem, _ = grader.grade(path.read_bytes())
+                results.append(
+                    {
+                        "cases": [
+                            {
+                                "index": o.index,
+                                "exercise": o.exercise,
+                                "name": o.name,
+                                "outcome": str(o.outcome),
+                                "message": o.message,
+                                "hidden": by_index[o.index].hidden,
+                            }
+                            for o in outcomes
+                        ],
+                        "hints": [o.hint for o in outcomes],
+                        "problem": asdict(problem) if problem else None,
+                    }
+                )
         finally:
             grader.close()
-        by_index = {s.index: s for s in grader.specs}
-    return {
-        "cases": [
-            {
-                "index": o.index,
-                "exercise": o.exercise,
-                "name": o.name,
-                "outcome": str(o.outcome),
-                "message": o.message,
-                "hidden": by_index[o.index].hidden,
-            }
-            for o in outcomes
-        ],
-        "hints": [o.hint for o in outcomes],
-        "problem": asdict(problem) if problem else None,
-    }
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``LESSON REPORT [--hidden] FILE...``: check each file, write the results to REPORT."""
     args = list(sys.argv[1:] if argv is None else argv)
     hidden = "--hidden" in args
-    lesson_id, exercises, report = [a for a in args if a != "--hidden"]
+    lesson_id, report, *files = [a for a in args if a != "--hidden"]
     try:
-        data = run_cases(lesson_id, Path(exercises), hidden)
+        data: object = run_cases(lesson_id, [Path(f) for f in files], hidden)
     except LessonlibError as exc:
         data = {"error": str(exc)}
     tmp = f"{report}.tmp{os.getpid()}"

@@ -1,4 +1,5 @@
-"""``lessonlib dev check``: every stub fails, every solution passes, ids agree everywhere."""
+"""``lessonlib dev check``: every stub fails, every solution passes (through ``check`` and
+``grade``), ids agree across stub, meta.toml, cases and solution."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lessonlib.classroom.grading import load_cases
 from lessonlib.course.catalog import Lesson, load_lessons
-from lessonlib.course.checking import run_exercise_tests, syntax_problem
+from lessonlib.course.checking import PASSED, check_lesson, syntax_problem
+from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 
 
@@ -44,21 +47,6 @@ def _todo_ids(func: ast.FunctionDef) -> set[str]:
     return ids
 
 
-def exercise_markers(path: Path) -> list[tuple[str, int, str]]:
-    """(exercise id, points, test name) for each ``@pytest.mark.exercise`` in a test file."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    found = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.FunctionDef):
-            continue
-        for dec in node.decorator_list:
-            if isinstance(dec, ast.Call) and getattr(dec.func, "attr", None) == "exercise":
-                ex_id = dec.args[0].value if dec.args else None
-                points = next((k.value.value for k in dec.keywords if k.arg == "points"), 1)
-                found.append((str(ex_id), int(points), node.name))
-    return found
-
-
 def _static_checks(lesson: Lesson, root: Path, report: DevReport) -> None:
     tag = f"lesson {lesson.id}"
     meta_ids = [e.id for e in lesson.exercises]
@@ -90,50 +78,71 @@ def _static_checks(lesson: Lesson, root: Path, report: DevReport) -> None:
             report.problems.append(f"{tag}: solution {ex.function} still raises a TODO")
     for extra in sorted(stub_todos - set(meta_ids)):
         report.problems.append(f"{tag}: stub has TODO({extra}) that meta.toml does not list")
-    points = {e.id: e.points for e in lesson.exercises}
-    tested: set[str] = set()
-    for path in lesson.test_files(root, hidden=True):
-        for ex_id, pts, name in exercise_markers(path):
-            if ex_id not in points:
-                report.problems.append(f"{tag}: {path.name}::{name} marks unknown exercise {ex_id}")
-            elif pts != points[ex_id]:
-                want = points[ex_id]
+    try:
+        _, specs = load_cases(lesson, root, hidden=True)
+    except LessonlibError as exc:
+        report.problems.append(f"{tag}: {exc}")
+        return
+    report.tests += len(specs)
+
+
+def _dynamic_checks(lesson: Lesson, root: Path, report: DevReport, jobs: int) -> None:
+    """Stub and solution through both runners: ``check`` (visible + hidden) and ``grade``."""
+    import tempfile
+
+    from lessonlib.classroom.grade_run import grade
+
+    tag = f"lesson {lesson.id}"
+    stub, solution = lesson.exercises_file, root / "solutions" / lesson.slug / "exercises.py"
+    for label, path, want_pass in (("stub", stub, False), ("solution", solution, True)):
+        try:
+            checked = check_lesson(lesson, exercises_file=path, hidden=True, timeout=900)
+        except LessonlibError as exc:
+            report.problems.append(f"{tag}: check of the {label} could not run: {exc}")
+            continue
+        for case in checked.cases or []:
+            passed = case.outcome == PASSED
+            if want_pass and not passed:
                 report.problems.append(
-                    f"{tag}: {path.name}::{name} gives {ex_id} {pts} points, meta.toml {want}"
+                    f"{tag}: the solution fails {case.exercise} on {case.name}: {case.message}"
                 )
-            if "hidden" not in path.parts:
-                tested.add(ex_id)
-    for ex_id in meta_ids:
-        if ex_id not in tested:
-            report.problems.append(f"{tag}: exercise {ex_id} has no student-visible test")
+            if not want_pass and passed:
+                report.problems.append(
+                    f"{tag}: the stub passes {case.exercise} on {case.name}: the case does not "
+                    "test the exercise"
+                )
+        if checked.problem:
+            report.problems.append(f"{tag}: check of the {label}: {checked.problem}")
+    with tempfile.TemporaryDirectory(prefix="lessonlib-devcheck-") as tmp:
+        subs = Path(tmp) / "submissions"
+        for label, path in (("stub", stub), ("solution", solution)):
+            (subs / label).mkdir(parents=True)
+            (subs / label / "exercises.py").write_bytes(path.read_bytes())
+        try:
+            graded = grade(subs, lesson.id, Path(tmp) / "out", jobs=jobs, timeout=120)
+        except LessonlibError as exc:
+            report.problems.append(f"{tag}: grade could not run: {exc}")
+            return
+        scores = {r["extra_data"]["lessonlib"]["student"]: r["score"] for r in graded.records}
+        if scores.get("solution") != lesson.points:
+            report.problems.append(
+                f"{tag}: grade gives the solution {scores.get('solution')}/{lesson.points}"
+            )
+        if scores.get("stub") != 0:
+            report.problems.append(f"{tag}: grade gives the stub {scores.get('stub')} points")
 
 
-def dev_check(root: Path | None = None, lesson_ids: list[str] | None = None) -> DevReport:
-    """Run the static checks, then all exercise tests against stubs and against solutions."""
+def dev_check(
+    root: Path | None = None, lesson_ids: list[str] | None = None, jobs: int = 2
+) -> DevReport:
+    """Static checks (ids agree across stub, meta.toml, cases and solution), then the stub and
+    the solution through ``check`` and ``grade``: every stub fails, every solution passes."""
     root = root or project_root()
     lessons = [x for x in load_lessons(root) if not lesson_ids or x.id in lesson_ids]
     report = DevReport(lessons=len(lessons), exercises=sum(len(x.exercises) for x in lessons))
     for lesson in lessons:
+        before = len(report.problems)
         _static_checks(lesson, root, report)
-    files = [p for x in lessons for p in x.test_files(root, hidden=True)]
-    if not files:
-        report.problems.append("no exercise tests found under tests/lessons")
-        return report
-    for label, lesson_root, want_pass in (
-        ("stub", root / "lessons", False),
-        ("solution", root / "solutions", True),
-    ):
-        results = run_exercise_tests(files, lesson_root, timeout=900, cwd=root)
-        if not results:
-            report.problems.append(f"the {label} run reported no tests (pytest failed to start?)")
-            continue
-        report.tests = max(report.tests, len(results))
-        for r in results:
-            passed = r.outcome == "passed"
-            if want_pass and not passed:
-                report.problems.append(f"solution fails {r.nodeid}: {r.message}")
-            if not want_pass and passed:
-                report.problems.append(
-                    f"stub passes {r.nodeid}: the test does not test the exercise"
-                )
+        if len(report.problems) == before:
+            _dynamic_checks(lesson, root, report, jobs)
     return report

@@ -1,151 +1,105 @@
-"""Pytest glue for exercise tests: ``--lesson-root``, the ``exercises`` fixture, a JSON report.
+"""Pytest collects every lesson's cases: ``lessons/NN_x/checks.py`` becomes one test per case.
 
-Registered by ``tests/conftest.py``. The report is what ``lessonlib check`` and
-``lessonlib dev check`` read, so the CLI never parses pytest's text output.
+Registered in pyproject's ``addopts``. Each lesson is checked once per session by the same
+engine ``lessonlib check`` and ``lessonlib grade`` use (``lessonlib.course.checking``), and
+each case reports its own verdict, so ``pytest`` can never disagree with them.
+
+    pytest lessons                                  # your exercises (the stubs at first)
+    pytest lessons/01_autograd_graphs -k 01.3       # one lesson, one exercise
+    pytest --lesson-root solutions --lesson-hidden  # the course's own check (make test)
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-_TEST_FILE = re.compile(r"test_(\d\d)_")
+_LESSON_DIR = re.compile(r"(\d\d)_[A-Za-z0-9_]+")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lessonlib")
     group.addoption(
         "--lesson-root",
-        default="lessons",
-        help="whose exercises.py to test: lessons (stubs), solutions, or a submission folder",
+        default=None,
+        help="whose exercises.py to check: lessons (default), solutions, or a copy's folder",
     )
-    group.addoption("--lessonlib-report", default=None, help="write per-test results as JSON here")
+    group.addoption(
+        "--lesson-hidden",
+        action="store_true",
+        help="also run the hidden cases of solutions/NN_x/hidden.py (instructors)",
+    )
 
 
-def locate_exercises(root: Path, slug: str) -> Path:
-    """The exercises.py of lesson folder ``slug`` under ``root`` (course, solutions, submission)."""
-    candidates = [root / slug / "exercises.py", root / "lessons" / slug / "exercises.py"]
-    candidates.append(root / "exercises.py")
-    for path in candidates:
-        if path.is_file():
-            return path
-    return candidates[0]
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if file_path.name == "checks.py" and _LESSON_DIR.fullmatch(file_path.parent.name):
+        if file_path.parent.parent.name == "lessons":
+            return LessonCases.from_parent(parent, path=file_path)
+    return None
 
 
-def load_exercises(path: Path, module_name: str):
-    """Import a student's exercises.py by file path (lesson folders start with a digit)."""
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+class LessonCases(pytest.File):
+    """One lesson's cases, as pytest items (visible, and hidden with ``--lesson-hidden``)."""
+
+    def collect(self):
+        from lessonlib.classroom.grading import load_cases
+        from lessonlib.course.catalog import find_lesson
+
+        project = self.path.parent.parent.parent
+        lesson = find_lesson(self.path.parent.name, project)
+        hidden = bool(self.config.getoption("--lesson-hidden"))
+        _, specs = load_cases(lesson, project, hidden=hidden)
+        points = {e.id: e.points for e in lesson.exercises}
+        for spec in specs:
+            item = CaseItem.from_parent(
+                self, name=f"{spec.exercise} {spec.name}", lesson=lesson, index=spec.index
+            )
+            item.add_marker(pytest.mark.exercise(spec.exercise, points=points[spec.exercise]))
+            yield item
 
 
-def _lesson_slug(lesson_id: str, project: Path) -> str:
-    for folder in sorted((project / "lessons").glob(f"{lesson_id}_*")):
-        return folder.name
-    raise pytest.UsageError(f"no lesson folder for {lesson_id}")
+class CaseFailed(Exception):
+    """A case did not pass: its one-sentence message is the whole report."""
 
 
-@pytest.fixture(scope="module")
-def exercises(request: pytest.FixtureRequest):
-    """The exercises module of the lesson this test file checks, from ``--lesson-root``."""
-    test_path = Path(str(request.node.path))
-    match = _TEST_FILE.match(test_path.name)
-    if not match:
-        raise pytest.UsageError(f"{test_path.name} does not start with test_NN_")
-    lesson_id = match.group(1)
-    project = Path(str(request.config.rootpath))
-    root = Path(request.config.getoption("--lesson-root"))
-    if not root.is_absolute():
-        root = project / root
-    path = locate_exercises(root, _lesson_slug(lesson_id, project))
-    if not path.is_file():
-        pytest.fail(f"no exercises.py found for lesson {lesson_id} under {root}", pytrace=False)
-    try:
-        return load_exercises(path, f"lessonlib_exercises_{lesson_id}")
-    except SyntaxError as exc:
-        pytest.fail(f"syntax error in {exc.filename}, line {exc.lineno}: {exc.msg}", pytrace=False)
-    except Exception as exc:  # a student's module may raise anything at import
-        pytest.fail(f"{path.name} failed to import: {type(exc).__name__}: {exc}", pytrace=False)
+class CaseItem(pytest.Item):
+    def __init__(self, *, lesson, index: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.lesson = lesson
+        self.index = index
+
+    def _report(self):
+        from lessonlib.course.checking import check_lesson
+
+        cache = self.config.stash.setdefault(_REPORTS, {})
+        if self.lesson.id not in cache:
+            option = self.config.getoption("--lesson-root")
+            root = Path(option) if option else self.lesson.path.parent
+            if not root.is_absolute():
+                root = Path(self.config.invocation_params.dir) / root
+            hidden = bool(self.config.getoption("--lesson-hidden"))
+            cache[self.lesson.id] = check_lesson(self.lesson, root, hidden=hidden, warm=False)
+        return cache[self.lesson.id]
+
+    def runtest(self) -> None:
+        report = self._report()
+        if report.problem:
+            raise CaseFailed(report.problem)
+        case = next((c for c in report.cases or [] if c.index == self.index), None)
+        if case is None:
+            raise CaseFailed("this case was not run (the exercise stopped at an earlier case).")
+        if case.outcome != "passed":
+            raise CaseFailed(f"{case.outcome}: {case.message}")
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.lesson.id} {self.name}"
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _where(excinfo) -> str:
-    """``exercises.py:42`` for the deepest frame in a student's file, if any."""
-    for entry in reversed(excinfo.traceback):
-        if Path(str(entry.path)).name == "exercises.py":
-            return f" ({Path(str(entry.path)).name}:{entry.lineno + 1})"
-    return ""
-
-
-class _Recorder:
-    def __init__(self) -> None:
-        self.results: dict[str, dict] = {}
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        outcome = yield
-        report = outcome.get_result()
-        marker = item.get_closest_marker("exercise")
-        if marker is None:
-            return
-        ex_id = marker.args[0] if marker.args else marker.kwargs.get("id")
-        points = int(marker.kwargs.get("points", marker.args[1] if len(marker.args) > 1 else 1))
-        entry = self.results.setdefault(
-            item.nodeid,
-            {
-                "nodeid": item.nodeid,
-                "exercise": ex_id,
-                "points": points,
-                "outcome": "passed",
-                "message": "",
-            },
-        )
-        if report.skipped and entry["outcome"] == "passed":
-            entry["outcome"] = "skipped"
-            entry["message"] = _one_line(str(report.longrepr[-1]) if report.longrepr else "")
-            return
-        if not report.failed or entry["outcome"] not in ("passed", "skipped"):
-            return
-        excinfo = call.excinfo
-        if excinfo is not None and excinfo.errisinstance(NotImplementedError):
-            entry["outcome"] = "not_started"
-            entry["message"] = "not started"
-        elif excinfo is not None and excinfo.typename in ("Failed",):
-            entry["outcome"] = "failed"
-            entry["message"] = _one_line(str(excinfo.value))
-        elif excinfo is not None:
-            entry["outcome"] = "failed"
-            head = excinfo.exconly()
-            if excinfo.errisinstance(AssertionError):
-                head = head.removeprefix("AssertionError: ")
-            entry["message"] = _one_line(head) + _where(excinfo)
-        else:
-            entry["outcome"] = "failed"
-            entry["message"] = _one_line(str(report.longrepr))
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        target = session.config.getoption("--lessonlib-report")
-        if not target:
-            return
-        tmp = f"{target}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(list(self.results.values()), fh, indent=1)
-        os.replace(tmp, target)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(_Recorder(), "lessonlib-recorder")
+_REPORTS = pytest.StashKey[dict]()
