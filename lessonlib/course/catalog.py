@@ -20,6 +20,7 @@ class Exercise:
     points: int
     hints: tuple[str, ...]
     lesson_id: str
+    assesses: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Lesson:
     tools: tuple[str, ...]
     objectives: tuple[str, ...]
     exercises: tuple[Exercise, ...] = field(default_factory=tuple)
+    prerequisites: tuple[str, ...] = ()
+    minutes_class: int = 0
+    minutes_home: int = 0
 
     @property
     def script(self) -> Path:
@@ -75,6 +79,7 @@ def _read_lesson(path: Path) -> Lesson:
             points=int(ex.get("points", 1)),
             hints=tuple(ex.get("hints", ())),
             lesson_id=lesson_id,
+            assesses=str(ex.get("assesses", "")),
         )
         for ex in meta.get("exercises", [])
     )
@@ -87,6 +92,9 @@ def _read_lesson(path: Path) -> Lesson:
         tools=tuple(meta.get("tools", ())),
         objectives=tuple(meta.get("objectives", ())),
         exercises=exercises,
+        prerequisites=tuple(str(p) for p in meta.get("prerequisites", ())),
+        minutes_class=int(meta.get("minutes_class", 0)),
+        minutes_home=int(meta.get("minutes_home", 0)),
     )
 
 
