@@ -621,3 +621,87 @@ def _screenshot(
         finally:
             browser.close()
     return {"path": path, "cards": cards, "lines": lines, "outside_requests": outside}
+
+
+# Where each dashboard draws what matters at 1280×900: (x, y, width, height) of the part to
+# keep, leaving out the header and the runs sidebar (which shows the machine's logdir path).
+DASHBOARD_CROPS = {
+    "images": (300, 64, 980, 700),
+    "histograms": (300, 64, 980, 620),
+    "distributions": (300, 64, 980, 620),
+    "graphs": (320, 64, 420, 300),
+    "projector": (0, 64, 1280, 760),
+    "hparams": (260, 64, 1020, 340),
+    "pr_curves": (300, 64, 980, 620),
+    "text": (300, 64, 980, 560),
+    "custom_scalars": (300, 64, 980, 400),
+    "audio": (300, 64, 980, 200),
+}
+# Dashboards that keep drawing once their data arrived (the projector loads the sprite,
+# then computes PCA): extra milliseconds to wait before the picture.
+DASHBOARD_SETTLE_MS = {"projector": 5000}
+
+
+def screenshot_dashboards(
+    url: str,
+    shots: list[tuple[str, Path | str, str]],
+    *,
+    width: int = 1280,
+    height: int = 900,
+    scale: float = 1.5,
+    settle_ms: int = 1500,
+    timeout: float = 60,
+) -> list[Path]:
+    """Photograph several dashboards of one server in one browser: ``(dashboard, path, query)``.
+
+    Each page is opened at ``url#dashboard<query>``, left until its network is idle and
+    ``settle_ms`` more, and cropped to the part that matters (``DASHBOARD_CROPS``), at
+    ``scale`` device pixels per CSS pixel so it stays sharp when shown at page width.
+    """
+    if not chromium_available():
+        raise LessonlibError(
+            f"{CHROMIUM} is missing: install it with 'sudo apt-get install chromium' "
+            "(or 'make system')."
+        )
+    done: list[Path] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    page = browser.new_page(
+                        viewport={"width": width, "height": height}, device_scale_factor=scale
+                    )
+                    for i, (dashboard, path, query) in enumerate(shots):
+                        path = Path(path)
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        if i == 0:
+                            page.goto(
+                                f"{url.rstrip('/')}/#{dashboard}{query}",
+                                wait_until="load",
+                                timeout=timeout * 1000,
+                            )
+                        else:  # the app follows the hash: no reload of its 6 MB of script
+                            page.evaluate("h => { location.hash = h }", f"#{dashboard}{query}")
+                        page.wait_for_load_state("networkidle", timeout=timeout * 1000)
+                        page.wait_for_timeout(DASHBOARD_SETTLE_MS.get(dashboard, settle_ms))
+                        x, y, w, h = DASHBOARD_CROPS.get(dashboard, (0, 64, width, height - 64))
+                        page.screenshot(
+                            path=str(path), clip={"x": x, "y": y, "width": w, "height": h}
+                        )
+                        done.append(path)
+                finally:
+                    browser.close()
+        except BaseException as err:  # re-raised in the caller's thread
+            errors.append(err)
+
+    thread = threading.Thread(target=work, name="tensorboard-screenshots")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return done
