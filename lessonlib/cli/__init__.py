@@ -290,6 +290,7 @@ _COMMAND_MODULES = (
     "lessonlib.cli.tensorboard",
     "lessonlib.cli.visdom",
     "lessonlib.cli.netron",
+    "lessonlib.cli.mlflow",
     "lessonlib.cli.classroom",
     "lessonlib.cli.inspect",
 )
