@@ -49,7 +49,7 @@ def main() -> int:
         report("lessonlib --help (median of 5)", timed(script + ["--help"], 5), 0.5),
         report("lessonlib run 01", timed(LESSONLIB + ["run", "01"]), 20),
     ]
-    # Cold: a fresh pytest per check (LESSONLIB_WARM_CHECK=0). Warm: the first check starts
+    # Cold: a fresh engine process per check (LESSONLIB_WARM_CHECK=0). Warm: the first check starts
     # the worker (counted separately), the next ones fork it with torch already imported.
     cold_env = dict(ENV, LESSONLIB_WARM_CHECK="0")
     warm_env = dict(ENV, LESSONLIB_WARM_CHECK="1", TMPDIR=tempfile.mkdtemp(prefix="bench-"))
@@ -59,7 +59,7 @@ def main() -> int:
     warm = timed(check, 5, warm_env)
     results.append(report("check 01, cold (median of 3)", cold, 5))
     results.append(report("check 01, first with the worker", first, 5))
-    results.append(report("check 01, warm (median of 5)", warm, 5))
+    results.append(report("check 01, warm (median of 5)", warm, 2))
     print(f"{'warm check speed-up over cold':<34} {cold / warm:7.1f} x")
     _stop_workers(Path(warm_env["TMPDIR"]))
     timed(LESSONLIB + ["docs"])  # make sure the execution cache is warm

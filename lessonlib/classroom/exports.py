@@ -8,7 +8,7 @@
   Python that has the course installed.
 * ``classroom_workflow`` writes ``.github/workflows/classroom.yml``: one autograding step per
   exercise, worth its points, each running ``lessonlib check-exercise NN.k`` on the visible
-  tests in the student's own repository.
+  cases in the student's own repository (hidden cases need ``grade`` or Gradescope).
 """
 
 from __future__ import annotations
@@ -19,24 +19,10 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from lessonlib.classroom.release import shipped_files
 from lessonlib.course.catalog import find_exercise, find_lesson, load_lessons, normalize_lesson_id
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import build_dir, project_root
-
-# The course as the autograder needs it: the grader and the hidden cases, never solutions.
-BUNDLED = (
-    "lessons",
-    "lessonlib",
-    "tests/conftest.py",
-    "tests/support",
-    "tests/lessons",
-    "tests/hidden",
-    "scripts",
-    "data/README.md",
-    "pyproject.toml",
-    "README.md",
-)
-_SKIP = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.ruff_cache)(/|$)|\.py[co]$")
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope builds the autograder image with this (as root, once per upload).
@@ -99,8 +85,7 @@ def gradescope_bundle(lesson_id: str, out_zip: Path, *, timeout: float = 120.0) 
     lesson = find_lesson(lesson_id)
     if not case_file(lesson).is_file():
         raise LessonlibError(
-            f"lesson {lesson.id} has no grading cases (tests/hidden/grading_"
-            f"{lesson.id}.py); write them first."
+            f"lesson {lesson.id} has no cases (lessons/{lesson.slug}/checks.py); write them first."
         )
     out_zip = Path(out_zip)
     if out_zip.suffix != ".zip":
@@ -115,15 +100,10 @@ def gradescope_bundle(lesson_id: str, out_zip: Path, *, timeout: float = 120.0) 
             _zip_info("run_autograder", 0o755),
             RUN_AUTOGRADER.format(lesson=lesson.id, timeout=f"{timeout:g}"),
         )
-        for rel in BUNDLED:
-            source = root / rel
-            paths = sorted(source.rglob("*")) if source.is_dir() else [source]
-            for path in paths:
-                name = path.relative_to(root).as_posix()
-                if not path.is_file() or path.is_symlink() or _SKIP.search(name):
-                    continue
-                mode = 0o755 if path.stat().st_mode & 0o100 else 0o644
-                archive.writestr(_zip_info(f"course/{name}", mode), path.read_bytes())
+        for path in shipped_files(root, hidden_cases=True):
+            name = path.relative_to(root).as_posix()
+            mode = 0o755 if path.stat().st_mode & 0o100 else 0o644
+            archive.writestr(_zip_info(f"course/{name}", mode), path.read_bytes())
     out_zip.write_bytes(buffer.getvalue())
     return out_zip
 
@@ -176,7 +156,8 @@ def classroom_workflow(
         },
         {
             "name": "Install the course (CPU wheels) and graphviz",
-            "run": "sudo apt-get install -y --no-install-recommends graphviz\n"
+            "run": "sudo apt-get update\n"
+            "sudo apt-get install -y --no-install-recommends graphviz\n"
             "python -m venv .venv\n"
             ".venv/bin/python -m pip install --index-url "
             f"https://download.pytorch.org/whl/cpu {torch_pins}\n"
@@ -235,8 +216,9 @@ def classroom_workflow(
     target.parent.mkdir(parents=True, exist_ok=True)
     header = (
         "# GitHub Classroom autograding, written by `lessonlib classroom`: one step per "
-        "exercise, worth its points.\n# It runs in the student's repository on the "
-        "visible tests; grade for the record with `lessonlib grade`.\n"
+        "exercise, worth its points.\n# It scores the VISIBLE cases only (lessons/NN_x/checks.py, "
+        "in the student's own repository);\n# hidden cases need `lessonlib grade` or the "
+        "Gradescope bundle (`lessonlib gradescope`).\n"
     )
     target.write_text(
         header + yaml.dump(workflow, Dumper=_literal_blocks(), sort_keys=False, width=100),

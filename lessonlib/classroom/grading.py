@@ -164,12 +164,16 @@ def _spec(index: int, case: Case, function: str, hidden: bool, modules: dict) ->
 
 def load_module_from(path: Path, name: str):
     """Import the file ``path`` as module ``name`` (lesson folders start with a digit)."""
-    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
-        return sys.modules[name]
+    info = path.stat()
+    stamp = (str(path), info.st_mtime_ns, info.st_size)
+    known = sys.modules.get(name)
+    if known is not None and getattr(known, "__lessonlib_stamp__", None) == stamp:
+        return known
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise LessonlibError(f"{path} cannot be imported.")
     module = importlib.util.module_from_spec(spec)
+    module.__lessonlib_stamp__ = stamp
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)

@@ -1,8 +1,8 @@
 """``lessonlib release``: the student copy of the course.
 
-It holds what a student works with — the lessons with their stubs, the library, the
-student-visible tests and their helpers, the docs sources, the set-up scripts — and never
-``solutions/`` or ``tests/hidden/``. The copy is checked after it is written: no path under
+It holds what a student works with — the lessons with their stubs and visible checks, the
+library, the docs sources, the set-up scripts — and never ``solutions/`` (solutions and
+hidden cases). The copy is checked after it is written: no path under
 a private folder, no file identical to a solution, and every stub still raises its TODOs.
 """
 
@@ -19,27 +19,53 @@ from lessonlib.course.catalog import load_lessons
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 
-# What goes out, relative to the course root; everything else stays home.
+# What goes out, relative to the course root; everything else stays home. The one list:
+# ``release`` ships it to students, the Gradescope bundle ships it plus HIDDEN_CASES.
 SHIPPED = (
     "lessons",
     "lessonlib",
     "tests/conftest.py",
     "tests/support",
-    "tests/lessons",
     "docs",
     "scripts",
     "data/README.md",
     "pyproject.toml",
+    "uv.lock",
     "mkdocs.yml",
     "README.md",
     ".gitignore",
     "LICENSE",
 )
+HIDDEN_CASES = "solutions/*/hidden.py"  # the autograder's, never a student's
 PRIVATE = ("solutions", "tests/hidden")
+
+
+def shipped_files(root: Path, *, hidden_cases: bool = False) -> list[Path]:
+    """Every file that ships (the student copy; with ``hidden_cases``, the autograder's)."""
+    found: list[Path] = []
+    for rel in SHIPPED:
+        source = root / rel
+        if source.is_symlink() or not source.exists():
+            continue
+        paths = sorted(source.rglob("*")) if source.is_dir() else [source]
+        for path in paths:
+            parts = set(path.relative_to(root).parts)
+            if (
+                path.is_file()
+                and not path.is_symlink()
+                and not parts & _SKIPPED_NAMES
+                and not path.name.endswith(_SKIPPED_SUFFIXES)
+            ):
+                found.append(path)
+    if hidden_cases:
+        found += sorted(p for p in root.glob(HIDDEN_CASES) if p.is_file())
+    return found
+
+
 _SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"}
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
-STUDENT_TEST_RECIPE = "\t$(BIN)/python -m pytest tests/lessons -q\n"
+STUDENT_TEST_RECIPE = "\t$(BIN)/python -m pytest lessons -q\n"
 STUDENT_NOTE = """> **Student copy.** `make run` sets everything up and runs the lessons;
 > `make test` checks your exercises (`lessonlib check 01` checks one lesson,
 > `lessonlib hint 01.2` gives a hint).
@@ -135,16 +161,10 @@ def release(out_dir: Path) -> ReleaseReport:
     if out_dir.exists() and any(out_dir.iterdir()):
         raise LessonlibError(f"{out_dir} is not empty; give a new or empty folder.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for rel in SHIPPED:
-        source = root / rel
-        target = out_dir / rel
-        if source.is_symlink() or not source.exists():
-            continue
+    for source in shipped_files(root):
+        target = out_dir / source.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=_ignore, symlinks=False)
-        else:
-            shutil.copy2(source, target)
+        shutil.copy2(source, target)
     makefile = root / "Makefile"
     if makefile.is_file():
         (out_dir / "Makefile").write_text(

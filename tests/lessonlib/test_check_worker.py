@@ -47,12 +47,15 @@ def student_copy(tmp_path: Path, edit=lambda s: s) -> Path:
     return folder.parent
 
 
-def test_preload_follows_support_modules_and_leaves_threaded_libraries_out(tmp_path):
-    (tmp_path / "tests" / "support").mkdir(parents=True)
-    (tmp_path / "tests" / "support" / "helper.py").write_text("import pydot\nimport sklearn\n")
-    test = tmp_path / "tests" / "test_x.py"
-    test.write_text("import torch, os\nfrom helper import x\n\ndef f():\n    import onnxruntime\n")
-    assert check_worker.third_party_imports([test], tmp_path) == ["pydot", "torch"]
+def test_preload_follows_reference_modules_and_leaves_threaded_libraries_out(tmp_path):
+    checks = tmp_path / "checks.py"
+    checks.write_text(
+        "import torch, os\nfrom lessonlib.classroom.references.torchviz import torchviz_graph\n"
+        "\ndef f():\n    import onnxruntime\n"
+    )
+    found = check_worker.third_party_imports([checks])
+    assert "torch" in found and "pydot" in found and "networkx" in found
+    assert "onnxruntime" not in found and "os" not in found
 
 
 def test_warm_checks_agree_with_cold_ones_and_see_each_edit(worker_env, tmp_path):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 
-from lessonlib.course.devcheck import dev_check, exercise_markers
-from lessonlib.paths import project_root
+import pytest
+
+from lessonlib.course.devcheck import dev_check
 
 META = """
 title = "Fake"
@@ -31,59 +31,92 @@ def negate(x):
     raise NotImplementedError("TODO(01.2)")
 """
 SOLUTION = "def double(x):\n    return 2 * x\n\ndef negate(x):\n    return -x\n"
-TESTS = """
-import pytest
+CHECKS = """
+from functools import partial
 
-@pytest.mark.exercise("01.1", points=2)
-def test_double(exercises):
-    assert exercises.double(3) == 6
+from lessonlib.classroom.cases import Case, Inputs, expect
 
-@pytest.mark.exercise("01.2", points=1)
-def test_negate(exercises):
-    assert exercises.negate(3) == -3
+
+def number(x):
+    return Inputs(x)
+
+
+def doubled(got, inputs, files):
+    expect(got == 2 * inputs.args[0], f"expected {2 * inputs.args[0]}, got {got!r}")
+
+
+def negated(got, inputs, files):
+    expect(got == -inputs.args[0], f"expected {-inputs.args[0]}, got {got!r}")
+
+
+CASES = [
+    Case("01.1", "three", partial(number, 3), doubled),
+    Case("01.2", "three", partial(number, 3), negated),
+]
+"""
+HIDDEN = """
+from functools import partial
+
+from lessonlib.classroom.cases import Case, lesson_checks
+
+visible = lesson_checks("01")
+CASES = [Case("01.1", "minus five", partial(visible.number, -5), visible.doubled)]
 """
 
 
-def fake_course(tmp_path, meta=META, stub=STUB, solution=SOLUTION, tests=TESTS):
-    root = tmp_path / "course"
-    for folder in ("lessons/01_fake", "solutions/01_fake", "tests/lessons"):
-        (root / folder).mkdir(parents=True)
-    shutil.copy(project_root() / "tests" / "conftest.py", root / "tests" / "conftest.py")
-    (root / "pytest.ini").write_text(
-        "[pytest]\naddopts = -p lessonlib.course.pytest_plugin\n"
-        "markers =\n    exercise(id, points): x\n"
-    )
-    (root / "lessons/01_fake/meta.toml").write_text(meta)
-    (root / "lessons/01_fake/exercises.py").write_text(textwrap.dedent(stub))
-    (root / "solutions/01_fake/exercises.py").write_text(solution)
-    (root / "tests/lessons/test_01_fake.py").write_text(tests)
-    return root
+@pytest.fixture
+def fake_course(tmp_path, monkeypatch):
+    def make(stub=STUB, solution=SOLUTION, checks=CHECKS, hidden=HIDDEN):
+        root = tmp_path / "course"
+        for folder in ("lessons/01_fake", "solutions/01_fake"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / "lessons/01_fake/meta.toml").write_text(META)
+        (root / "lessons/01_fake/exercises.py").write_text(textwrap.dedent(stub))
+        (root / "lessons/01_fake/checks.py").write_text(checks)
+        (root / "solutions/01_fake/exercises.py").write_text(solution)
+        (root / "solutions/01_fake/hidden.py").write_text(hidden)
+        monkeypatch.setenv("LESSONLIB_ROOT", str(root))
+        return root
+
+    return make
 
 
-def test_a_consistent_course_passes(tmp_path):
-    report = dev_check(fake_course(tmp_path))
+def test_a_consistent_course_passes(fake_course):
+    report = dev_check(fake_course())
     assert report.ok, report.problems
-    assert (report.lessons, report.exercises, report.tests) == (1, 2, 2)
+    assert (report.lessons, report.exercises, report.tests) == (1, 2, 3)
 
 
-def test_a_stub_that_passes_and_a_wrong_solution_are_reported(tmp_path):
+def test_a_stub_that_passes_and_a_wrong_solution_are_reported(fake_course):
     stub = STUB.replace('raise NotImplementedError("TODO(01.2)")', "return -x")
-    root = fake_course(tmp_path, stub=stub, solution=SOLUTION.replace("2 * x", "x + 2"))
+    root = fake_course(stub=stub, solution=SOLUTION.replace("2 * x", "x + 2"))
     problems = "\n".join(dev_check(root).problems)
-    assert "stub passes tests/lessons/test_01_fake.py::test_negate" in problems
-    assert "solution fails tests/lessons/test_01_fake.py::test_double" in problems
     assert "stub negate does not raise TODO(01.2)" in problems
+    root = fake_course(solution=SOLUTION.replace("2 * x", "x + 2"))
+    problems = "\n".join(dev_check(root).problems)
+    assert "the solution fails 01.1 on three: " in problems
+    assert "grade gives the solution 1/3" in problems
 
 
-def test_ids_and_points_must_agree(tmp_path):
-    tests = TESTS.replace('"01.2", points=1', '"01.3", points=1').replace("points=2", "points=5")
-    problems = "\n".join(dev_check(fake_course(tmp_path, tests=tests)).problems)
-    assert "marks unknown exercise 01.3" in problems
-    assert "gives 01.1 5 points, meta.toml 2" in problems
-    assert "exercise 01.2 has no student-visible test" in problems
+def test_ids_must_agree(fake_course):
+    problems = "\n".join(dev_check(fake_course(checks=CHECKS.replace('"01.2"', '"01.3"'))).problems)
+    assert "names unknown exercise 01.3" in problems
+    problems = "\n".join(
+        dev_check(
+            fake_course(
+                checks=CHECKS.replace(
+                    '    Case("01.2", "three", partial(number, 3), negated),\n', ""
+                )
+            )
+        ).problems
+    )
+    assert "no visible case checks exercise 01.2" in problems
 
 
-def test_exercise_markers_are_read_statically():
-    path = project_root() / "tests/lessons/test_01_autograd_graphs.py"
-    ids = {ex_id for ex_id, _, _ in exercise_markers(path)}
-    assert ids == {"01.1", "01.2", "01.3", "01.4"}
+def test_hidden_cases_may_not_build_their_own_inputs(fake_course):
+    hidden = (
+        HIDDEN.replace("partial(visible.number, -5)", "own") + "\n\ndef own():\n    return None\n"
+    )
+    hidden = hidden.replace("CASES = [", "def own():\n    return None\n\n\nCASES = [")
+    problems = "\n".join(dev_check(fake_course(hidden=hidden)).problems)
+    assert "hidden cases build their inputs with builders of the lesson's checks.py" in problems

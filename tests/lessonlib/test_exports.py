@@ -38,8 +38,10 @@ def test_gradescope_bundle_grades_a_submission_in_a_fake_autograder(tmp_path):
         archive.extractall(tmp_path / "autograder" / "source")
     assert {"setup.sh", "run_autograder"} <= set(names)
     assert modes["run_autograder"] & 0o100 and modes["setup.sh"] & 0o100
-    assert "course/tests/hidden/grading_01.py" in names
-    assert not [n for n in names if "solutions/" in n or "__pycache__" in n]
+    assert f"course/solutions/{LESSON.slug}/hidden.py" in names
+    assert f"course/lessons/{LESSON.slug}/checks.py" in names
+    assert not [n for n in names if n.endswith("solutions/" + LESSON.slug + "/exercises.py")]
+    assert not [n for n in names if "__pycache__" in n]
     fake = tmp_path / "autograder"
     (fake / "submission").mkdir()
     shutil.copy(ROOT / "solutions" / LESSON.slug / "exercises.py", fake / "submission")

@@ -27,7 +27,7 @@ ROOT = project_root()
 LESSON = find_lesson("01")
 SOLUTION = (ROOT / "solutions" / LESSON.slug / "exercises.py").read_text(encoding="utf-8")
 STUB = LESSON.exercises_file.read_text(encoding="utf-8")
-HIDDEN = ROOT / "tests" / "hidden" / "grading_01.py"
+HIDDEN = ROOT / "solutions" / LESSON.slug / "hidden.py"
 SECRET = "s3cr3t-token-for-the-leak-test"
 POINTS = {e.function: e.points for e in LESSON.exercises}
 FULL = LESSON.points
@@ -57,7 +57,7 @@ def _protected_files() -> dict[Path, str]:
         LESSON.path / "meta.toml",
         ROOT / "tests" / "conftest.py",
         HIDDEN,
-        ROOT / "tests" / "lessons" / "test_01_autograd_graphs.py",
+        LESSON.checks_file,
         ROOT / "lessonlib" / "classroom" / "grading.py",
     ]
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
@@ -98,7 +98,7 @@ def submissions(subs: Path, out: Path, port: int) -> dict[str, str | bytes]:
         "read": [
             str(sol_path),
             str(HIDDEN),
-            str(ROOT / "tests" / "lessons" / "test_01_autograd_graphs.py"),
+            str(LESSON.checks_file),
         ],
         "write": [
             str(LESSON.exercises_file),
@@ -210,20 +210,20 @@ def submissions(subs: Path, out: Path, port: int) -> dict[str, str | bytes]:
                 "import gc, glob, inspect, os, sys\n"
                 "found = []\n"
                 f"for top in ('/work', '/tmp', '/root', '/home', '/opt', {str(ROOT)!r}):\n"
-                "  for path in glob.glob(top + '/**/grading_01*.py', recursive=True)[:5]:\n"
+                "  for path in glob.glob(top + '/**/hidden.py', recursive=True)[:5]:\n"
                 "    try:\n"
                 "      found.append(open(path).read())\n"
                 "    except OSError:\n"
                 "      pass\n"
                 "for name, mod in list(sys.modules.items()):\n"
-                "    if name.startswith('lessonlib_grading_cases') or name == 'grading_01':\n"
+                "    if name.startswith('lessonlib_hidden'):\n"
                 "        try:\n"
                 "            found.append(inspect.getsource(mod))\n"
                 "        except Exception:\n"
                 "            found.append(repr(vars(mod).keys()))\n"
                 "for obj in gc.get_objects():\n"
                 "    name = obj.__code__.co_filename if inspect.isfunction(obj) else ''\n"
-                "    if name.endswith('grading_01.py'):\n"
+                "    if name.endswith('hidden.py'):\n"
                 "        found.append(repr(obj.__code__.co_consts))\n"
                 "text = ' | '.join(found) or 'nothing found'\n"
                 "print(text)\n"
@@ -272,6 +272,22 @@ def submissions(subs: Path, out: Path, port: int) -> dict[str, str | bytes]:
             "    except OSError:\n"
             "        pass\n",
             SOLUTION,
+        ),
+        "borrow_reference": with_body(
+            "count_graph_nodes",
+            "from lessonlib.classroom.references.torchviz import torchviz_graph\n"
+            "return torchviz_graph(output).number_of_nodes()",
+        ),
+        "borrow_judge_helper": with_body(
+            "leaf_names",
+            "import sys\n"
+            "return sys.modules['lessonlib_checks_01'].autograd_leaves(output, named_tensors)",
+        ),
+        "borrow_and_swallow": with_body(
+            "count_graph_nodes",
+            "from lessonlib.classroom.references.torchviz import torchviz_graph\n"
+            "try:\n    torchviz_graph(output)\nexcept Exception:\n    pass\n"
+            "return len(_nodes(output))",
         ),
         "syntax_error": SOLUTION + "\ndef broken(:\n",
         "not_utf8": b"# caf\xe9\n" + SOLUTION.encode(),
@@ -403,6 +419,21 @@ def test_forged_results_and_monkeypatching_earn_nothing(graded):
         assert score == 0, student
     assert not (graded["out"] / "PWNED").exists(), "a __reduce__ payload ran"
     assert "not plain data" in message(row(graded, "custom_objects")[2], "01.4")
+
+
+@pytest.mark.parametrize(
+    ("student", "exercise"),
+    [
+        ("borrow_reference", "01.2"),
+        ("borrow_judge_helper", "01.1"),
+        ("borrow_and_swallow", "01.2"),
+    ],
+)
+def test_borrowed_answers_earn_nothing_and_say_why(graded, student, exercise):
+    score, status, record = row(graded, student)
+    points = next(e.points for e in LESSON.exercises if e.id == exercise)
+    assert (score, status) == (FULL - points, "graded"), record
+    assert "off limits" in message(record, exercise)
 
 
 def test_output_floods_are_capped_and_do_not_matter(graded):

@@ -135,11 +135,11 @@ class _Parser:
                 self.ident()
         return name
 
-    def add_node(self, name: str, label: str | None = None) -> None:
+    def add_node(self, name: str, attrs: dict[str, str] | None = None) -> None:
         if name not in self.graph:
             self.graph.add_node(name, label=name)
-        if label is not None:
-            self.graph.nodes[name]["label"] = label
+        if attrs:
+            self.graph.nodes[name].update(attrs)
 
     def parse(self) -> nx.DiGraph:
         if self.peek() == "kw" and self.tokens[self.i][1] == "strict":
@@ -176,8 +176,7 @@ class _Parser:
             self.ident()
             return
         if self.peek() != "edgeop":
-            attrs = self.attrs()
-            self.add_node(name, attrs.get("label"))
+            self.add_node(name, self.attrs())
             return
         chain = [name]
         while self.peek() == "edgeop":
