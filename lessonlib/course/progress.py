@@ -2,6 +2,8 @@
 
 Stored as one small JSON file, written atomically. Deleting it loses only the hint
 counters: check results are recomputed from the exercises files when missing or stale.
+A recorded check is reused only while the student's exercises.py (its content hash), the
+lesson's checks and meta.toml, and the library that runs them are all unchanged.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,15 +74,138 @@ def next_hint(exercise_id: str, hints: tuple[str, ...]) -> tuple[int, str, bool]
     return number, hints[number - 1], number == len(hints)
 
 
-def record_check(lesson_id: str, digest: str, statuses: dict[str, str], earned: int) -> None:
+def library_version() -> str:
+    """lessonlib's version and a hash of its sources (the engine that runs the checks)."""
+    from lessonlib import __version__
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def checks_digest(lesson_id: str, library: str | None = None) -> str:
+    """What a lesson's verdicts depend on besides the student's file: its checks, its
+    meta.toml, its test files and the library version ('' for an unknown lesson)."""
+    from lessonlib.course.catalog import load_lessons
+    from lessonlib.paths import project_root
+
+    lesson = next((x for x in load_lessons() if x.id == lesson_id), None)
+    if lesson is None:
+        return ""
+    digest = hashlib.sha256((library or library_version()).encode())
+    tests = project_root() / "tests" / "lessons"
+    paths = [lesson.path / "meta.toml", lesson.path / "checks.py"]
+    paths += sorted(tests.glob(f"test_{lesson.id}_*.py"))
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + file_digest(path).encode())
+    return digest.hexdigest()[:16]
+
+
+def record_check(
+    lesson_id: str,
+    digest: str,
+    statuses: dict[str, str],
+    earned: int,
+    *,
+    state: dict[str, Any] | None = None,
+    checks: str | None = None,
+) -> None:
+    """Record a lesson's verdicts against the content hash of the exercises file checked.
+
+    Pass ``state`` to record into it without writing (several at once: then ``save_state``).
+    """
+    entry = {
+        "digest": digest,
+        "checks": checks if checks is not None else checks_digest(lesson_id),
+        "statuses": statuses,
+        "earned": earned,
+    }
+    if state is not None:
+        state["checks"][lesson_id] = entry
+        return
     state = load_state()
-    state["checks"][lesson_id] = {"digest": digest, "statuses": statuses, "earned": earned}
+    state["checks"][lesson_id] = entry
     save_state(state)
 
 
-def cached_check(lesson_id: str, digest: str) -> dict[str, Any] | None:
-    """The recorded check of a lesson if its exercises file is unchanged since."""
-    entry = load_state()["checks"].get(lesson_id)
-    if entry and entry.get("digest") == digest:
-        return entry
-    return None
+def cached_check(
+    lesson_id: str,
+    digest: str,
+    *,
+    state: dict[str, Any] | None = None,
+    checks: str | None = None,
+) -> dict[str, Any] | None:
+    """The recorded check of a lesson if its exercises file, checks and library are unchanged."""
+    entry = (state if state is not None else load_state())["checks"].get(lesson_id)
+    if not entry or entry.get("digest") != digest:
+        return None
+    if entry.get("checks") != (checks if checks is not None else checks_digest(lesson_id)):
+        return None
+    return entry
+
+
+def lesson_progress(
+    lessons: list,
+    *,
+    jobs: int = 2,
+    on_start: Callable[[list], None] | None = None,
+    on_done: Callable[[Any], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Each lesson's recorded check, re-checking (``jobs`` at a time, through the warm worker)
+    only the lessons whose exercises file, checks or library changed since."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from lessonlib.course.checking import check_lesson
+
+    disk = load_state()
+    recorded: dict[str, Any] = {"checks": {}}
+    library = library_version()
+    keys = {x.id: (file_digest(x.exercises_file), checks_digest(x.id, library)) for x in lessons}
+    entries: dict[str, dict[str, Any]] = {}
+    stale = []
+    for lesson in lessons:
+        digest, checks = keys[lesson.id]
+        entry = cached_check(lesson.id, digest, state=disk, checks=checks)
+        if entry is None:
+            stale.append(lesson)
+        else:
+            entries[lesson.id] = entry
+    if not stale:
+        return entries
+    if on_start:
+        on_start(stale)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(check_lesson, lesson, warm=True): lesson for lesson in stale}
+        for future in as_completed(futures):
+            lesson = futures[future]
+            report = future.result()
+            digest, checks = keys[lesson.id]
+            # The file may have changed while it was checked: record what was checked.
+            if file_digest(report.exercises_file) == digest:
+                record_check(
+                    lesson.id,
+                    digest,
+                    report.statuses(),
+                    report.earned,
+                    state=recorded,
+                    checks=checks,
+                )
+            entries[lesson.id] = {"statuses": report.statuses(), "earned": report.earned}
+            if on_done:
+                on_done(report)
+    fresh = load_state()  # keep what was written meanwhile (hint counters, other checks)
+    fresh["checks"].update(recorded["checks"])
+    save_state(fresh)
+    return entries
+
+
+def first_unfinished_lesson(lessons: list) -> Any:
+    """The first lesson whose recorded check is not all passed (or that was never checked)."""
+    state = load_state()
+    for lesson in lessons:
+        entry = cached_check(lesson.id, file_digest(lesson.exercises_file), state=state)
+        if entry is None or any(s != "passed" for s in entry["statuses"].values()):
+            return lesson
+    return lessons[-1]
