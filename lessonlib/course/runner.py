@@ -1,27 +1,40 @@
-"""Run a lesson script in its own process; everything it writes lands in ``build/<id>/``."""
+"""Run a lesson once, through a Jupyter kernel; keep the executed notebook in ``build/<id>/``.
+
+The run streams the lesson's output to the terminal (or to ``build/<id>/run.log``) while it
+happens, and writes ``build/<id>/<slug>.ipynb`` with every output and figure embedded. The
+docs site renders that notebook as it is: a lesson runs once for both. The notebook records
+a digest of what it was made from (lesson.py, meta.toml, the lessonlib modules it imports), so
+the site re-runs a lesson only when one of those changed.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from lessonlib.course.catalog import Lesson
 from lessonlib.paths import build_dir, project_root
 
+# Bump when the way a lesson is executed changes (kernel set-up, what the notebook holds).
+RUNNER_VERSION = "1"
+
 
 @dataclass
 class RunResult:
-    """What a lesson run did: exit code, seconds, files written, and its log."""
+    """What a lesson run did: exit code, seconds, files written, its log and its notebook."""
 
     lesson: Lesson
     returncode: int
     seconds: float
     artifacts: list[Path] = field(default_factory=list)
     log: Path | None = None
+    notebook: Path | None = None
+    error: str = ""
 
     @property
     def ok(self) -> bool:
@@ -29,9 +42,12 @@ class RunResult:
 
 
 def lesson_env() -> dict[str, str]:
-    """The environment lesson scripts run with: headless plotting, unbuffered output."""
+    """The environment lessons run with: unbuffered output, the course root, quiet warnings.
+
+    MPLBACKEND is left unset so the kernel uses matplotlib's inline backend (figures embed).
+    """
     env = dict(os.environ)
-    env.setdefault("MPLBACKEND", "Agg")
+    env.pop("MPLBACKEND", None)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["LESSONLIB_ROOT"] = str(project_root())
@@ -39,35 +55,182 @@ def lesson_env() -> dict[str, str]:
     return env
 
 
-def _written_since(folder: Path, since: float) -> list[Path]:
+def _package() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def _lessonlib_imports(path: Path) -> set[Path]:
+    """The lessonlib modules ``path`` imports directly (as files of the package)."""
+    import ast
+
+    package = _package()
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
+    found = set()
+    for name in names:
+        parts = name.split(".")
+        if parts[0] != "lessonlib":
+            continue
+        base = package.joinpath(*parts[1:])
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                found.add(candidate)
+    return found
+
+
+def library_files(lesson: Lesson) -> list[Path]:
+    """The library files a lesson runs: what it imports from lessonlib, transitively."""
+    seen: set[Path] = {_package() / "__init__.py"}
+    todo = [lesson.script]
+    while todo:
+        for module in _lessonlib_imports(todo.pop()) - seen:
+            seen.add(module)
+            todo.append(module)
+    return sorted(seen)
+
+
+def sources_digest(lesson: Lesson) -> str:
+    """What an executed notebook depends on: lesson.py, meta.toml, the lessonlib modules it
+    imports (transitively) and the runner itself."""
+    digest = hashlib.sha256(f"runner {RUNNER_VERSION}\0".encode())
+    package = _package()
+    for path in library_files(lesson):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    for path in (lesson.script, lesson.path / "meta.toml"):
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def notebook_path(lesson: Lesson) -> Path:
+    """Where the executed notebook of ``lesson`` lives: ``build/<id>/<slug>.ipynb``."""
+    return build_dir(lesson.id) / f"{lesson.slug}.ipynb"
+
+
+def notebook_is_current(lesson: Lesson) -> bool:
+    """Whether ``build/<id>/<slug>.ipynb`` was executed from the lesson's current sources."""
+    import json
+
+    path = notebook_path(lesson)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("lessonlib", {})
+    except (OSError, ValueError, KeyError, AttributeError):
+        return False
+    return meta.get("sources") == sources_digest(lesson)
+
+
+def _written_since(folder: Path, since: float, skip: set[str]) -> list[Path]:
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file() and p.stat().st_mtime >= since and p.name != "run.log"
+        if p.is_file() and p.stat().st_mtime >= since and p.name not in skip
     )
 
 
+def _client_class():
+    from nbclient import NotebookClient
+
+    class StreamingClient(NotebookClient):
+        """Echo each output the moment the kernel sends it, as ``python lesson.py`` would."""
+
+        echo: TextIO | None = None
+
+        def output(self, outs, msg, display_id, cell_index):
+            out = super().output(outs, msg, display_id, cell_index)
+            if self.echo is not None and out is not None:
+                _echo(self.echo, out)
+            return out
+
+    return StreamingClient
+
+
+def _echo(stream: TextIO, out) -> None:
+    kind = out.get("output_type")
+    if kind == "stream":
+        stream.write(out.get("text", ""))
+    elif kind in ("execute_result", "display_data"):
+        data = out.get("data", {})
+        if "text/plain" in data and not any(k.startswith("image/") for k in data):
+            stream.write(str(data["text/plain"]).rstrip("\n") + "\n")
+        elif any(k.startswith("image/") for k in data):
+            stream.write("[figure]\n")
+    elif kind == "error":
+        stream.write("\n".join(out.get("traceback", [])) + "\n")
+    stream.flush()
+
+
 def run_lesson(lesson: Lesson, *, capture: bool = False, timeout: float = 900) -> RunResult:
-    """Run ``lesson.py``; stream its output, or capture it into ``build/<id>/run.log``."""
+    """Execute ``lesson.py`` in a Jupyter kernel; stream its output, keep the notebook.
+
+    With ``capture`` the output goes to ``build/<id>/run.log`` instead of the terminal.
+    ``timeout`` bounds each cell. A failing lesson leaves no notebook behind (the site must
+    not show a stale one) and puts the lesson's own error in ``RunResult.error``.
+    """
+    import jupytext
+    import nbformat
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
     out = build_dir(lesson.id)
+    target = notebook_path(lesson)
     log = out / "run.log"
+    digest = sources_digest(lesson)
+    nb = jupytext.read(lesson.script, fmt="py:percent")
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata.pop("jupytext", None)
     start = time.time() - 1  # mtime granularity
     t0 = time.perf_counter()
-    cmd = [sys.executable, str(lesson.script)]
-    if capture:
-        with log.open("w", encoding="utf-8") as fh:
-            proc = subprocess.run(
-                cmd,
-                cwd=out,
-                env=lesson_env(),
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-    else:
-        proc = subprocess.run(cmd, cwd=out, env=lesson_env(), timeout=timeout, check=False)
+    error = ""
+    client = _client_class()(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=False,
+        # The kernel's only log line is a warning about its local TCP transport.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        resources={"metadata": {"path": str(out)}},
+    )
+    with log.open("w", encoding="utf-8") as fh:
+        client.echo = fh if capture else sys.stdout
+        try:
+            # Captured, the kernel's own stderr (C++ warnings of torch, …) goes to the log too.
+            client.execute(env=lesson_env(), **({"stderr": fh} if capture else {}))
+        except CellExecutionError as exc:
+            error = f"{exc.ename}: {exc.evalue}"
+            if capture:
+                fh.write(f"\nlesson {lesson.id} failed: {error}\n")
+        except (CellTimeoutError, DeadKernelError, RuntimeError) as exc:
+            error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            (fh if capture else sys.stderr).write(f"\nlesson {lesson.id} failed: {error}\n")
     seconds = time.perf_counter() - t0
+    if error:
+        target.unlink(missing_ok=True)
+    else:
+        nb.metadata["lessonlib"] = {"lesson": lesson.id, "sources": digest}
+        tmp = target.with_suffix(".ipynb.tmp")
+        nbformat.write(nb, tmp)
+        os.replace(tmp, target)
+    if not capture and log.stat().st_size == 0:
+        log.unlink()
+    artifacts = _written_since(out, start, {"run.log", target.name})
     return RunResult(
-        lesson, proc.returncode, seconds, _written_since(out, start), log if capture else None
+        lesson,
+        1 if error else 0,
+        seconds,
+        artifacts,
+        log if capture else None,
+        None if error else target,
+        error,
     )

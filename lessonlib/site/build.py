@@ -1,33 +1,30 @@
-"""The docs site: lesson pages generated from ``lesson.py`` + ``meta.toml``, built by mkdocs.
+"""The docs site: lesson pages made from the notebooks ``lessonlib run`` executed, built by mkdocs.
 
-Each lesson page is one percent script: the lesson itself, executed by mkdocs-jupyter
-(outputs and figures embedded), followed by the exercises with their hints folded.
-The generated sources live in ``build/docs_src/``; the source tree is never written.
+Each lesson page is the lesson's executed notebook (``build/<id>/<slug>.ipynb``: outputs and
+figures embedded), with a link to download that notebook and the exercises with their hints
+folded. Nothing is executed while the site is built: a lesson whose sources changed since its
+notebook was made (or that never ran) is run once first, through ``lessonlib.course.runner``.
+The generated pages live in ``build/docs_src/``; the source tree is never written.
 """
 
 from __future__ import annotations
 
 import ast
-import hashlib
+import html
+import json
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from lessonlib.course.catalog import Lesson, load_lessons
+from lessonlib.course.catalog import Lesson, load_lessons, normalize_lesson_id
+from lessonlib.course.runner import notebook_is_current, notebook_path, run_lesson
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import build_dir, project_root
 
 LESSON_DOCS = "lessons"
-
-
-def library_digest() -> str:
-    """A short hash of lessonlib's sources: lesson pages re-execute when the library changes."""
-    digest = hashlib.sha256()
-    for path in sorted((project_root() / "lessonlib").glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _docstrings(path: Path) -> dict[str, str]:
@@ -48,19 +45,24 @@ def _signature(path: Path, name: str) -> str:
     return f"def {name}(...):"
 
 
-def _markdown_cell(text: str) -> str:
-    lines = text.strip("\n").splitlines()
-    return "# %% [markdown]\n" + "\n".join(f"# {ln}".rstrip() for ln in lines) + "\n"
+def verbatim_html(text: str) -> str:
+    """``text`` as HTML that markdown leaves alone: escaped, with `code` spans kept as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
 
 
 def exercises_markdown(lesson: Lesson) -> str:
-    """The exercises section of a lesson page: task, signature, points and folded hints."""
+    """The exercises section of a lesson page: task, signature, points and folded hints.
+
+    Hints are written as one-line HTML blocks, so markdown never reads ``__name__`` as bold
+    or ``[label=...]`` as a link: the page shows them as the author wrote them.
+    """
     docs = _docstrings(lesson.exercises_file)
     parts = [
         "## Exercises\n",
         f"Open `lessons/{lesson.slug}/exercises.py`, fill in each function, then run "
-        f"`lessonlib check {lesson.id}`. Stuck? `lessonlib hint <id>` reveals one hint at a "
-        "time; the hints are also folded below.\n",
+        f"`lessonlib check {lesson.id}` (or `lessonlib watch {lesson.id}`, which re-checks on "
+        "every save). Stuck? `lessonlib hint <id>` reveals one hint at a time; the hints are "
+        "also folded below.\n",
     ]
     for ex in lesson.exercises:
         parts.append(
@@ -69,19 +71,38 @@ def exercises_markdown(lesson: Lesson) -> str:
         parts.append("```python\n" + _signature(lesson.exercises_file, ex.function) + "\n```\n")
         parts.append(docs.get(ex.function, "").strip() + "\n")
         for i, text in enumerate(ex.hints, 1):
-            parts.append(f"<details><summary>Hint {i}</summary>\n\n{text}\n\n</details>\n")
+            parts.append(
+                f"<details><summary>Hint {i}</summary><p>{verbatim_html(text)}</p></details>\n"
+            )
     return "\n".join(parts)
 
 
-def lesson_page_source(lesson: Lesson) -> str:
-    """The percent script a lesson's page is rendered from (lesson + exercises)."""
-    body = lesson.script.read_text(encoding="utf-8").rstrip("\n")
-    # An invisible first cell: a library change alters the page source, so the cached
-    # execution is not reused.
-    stamp = _markdown_cell(
-        f"<!-- generated from {lesson.slug}/lesson.py, lessonlib {library_digest()} -->"
+def download_markdown(lesson: Lesson) -> str:
+    """The "Download the notebook" line of a lesson page, and how to open it locally."""
+    name = notebook_path(lesson).name
+    return (
+        f'<p class="lessonlib-notebook"><a href="{name}" download>Download the notebook</a> '
+        f"(<code>{name}</code>: this page, executed, outputs included). Open it in Jupyter "
+        f"locally: <code>pip install jupyterlab</code>, then <code>jupyter lab {name}</code>; "
+        f"in the course, <code>lessonlib run {lesson.id}</code> writes the same notebook to "
+        f"<code>build/{lesson.id}/</code>.</p>"
     )
-    return stamp + "\n" + body + "\n\n" + _markdown_cell(exercises_markdown(lesson))
+
+
+def lesson_page_notebook(lesson: Lesson, executed: dict) -> dict:
+    """The notebook a lesson's page is rendered from: the executed lesson, the download line
+    after its title, and the exercises at the end (markdown only: nothing runs again)."""
+    import nbformat
+
+    nb = nbformat.from_dict(json.loads(json.dumps(executed)))
+    cells = list(nb.cells)
+    first_md = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"), -1)
+    cells.insert(first_md + 1, nbformat.v4.new_markdown_cell(download_markdown(lesson)))
+    cells.append(nbformat.v4.new_markdown_cell(exercises_markdown(lesson)))
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i}"  # stable ids: an unchanged page is byte-identical
+    nb.cells = cells
+    return nb
 
 
 def selected_lessons() -> list[Lesson]:
@@ -94,13 +115,50 @@ def selected_lessons() -> list[Lesson]:
     return lessons
 
 
+def run_stale_lessons(lessons: list[Lesson], echo=print) -> list[str]:
+    """Run each lesson whose executed notebook is missing or older than its sources.
+
+    A lesson that fails stops here with its own error (and the end of its log).
+    """
+    ran = []
+    for lesson in lessons:
+        if notebook_is_current(lesson):
+            continue
+        echo(f"lesson {lesson.id} changed since its last run (or never ran): running it once")
+        result = run_lesson(lesson, capture=True)
+        if not result.ok:
+            tail = ""
+            if result.log and result.log.exists():
+                lines = result.log.read_text(encoding="utf-8", errors="replace").splitlines()
+                tail = "\n".join(re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in lines[-12:])
+            if tail:
+                print(tail, file=sys.stderr)
+            raise LessonlibError(
+                f"lesson {lesson.id} failed ({result.error}); the site was not built: "
+                f"fix it and see build/{lesson.id}/run.log.",
+                code=1,
+            )
+        echo(f"lesson {lesson.id} ran in {result.seconds:.1f} s")
+        ran.append(lesson.id)
+    return ran
+
+
 def write_lesson_pages(lessons: list[Lesson] | None = None) -> list[tuple[Lesson, Path]]:
-    """Write each lesson's page source under ``build/docs_src/lessons``; unchanged files stay."""
+    """Write each lesson's page notebook under ``build/docs_src/lessons``; unchanged files stay.
+
+    Lessons without an executed notebook get none (``build_site`` runs them first).
+    """
+    import nbformat
+
     out = build_dir("docs_src", LESSON_DOCS)
     written = []
     for lesson in lessons if lessons is not None else selected_lessons():
-        target = out / f"{lesson.slug}.py"
-        text = lesson_page_source(lesson)
+        source = notebook_path(lesson)
+        if not source.exists():
+            continue
+        executed = nbformat.read(source, as_version=4)
+        target = out / f"{lesson.slug}.ipynb"
+        text = nbformat.writes(lesson_page_notebook(lesson, executed)) + "\n"
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
         written.append((lesson, target))
@@ -111,7 +169,7 @@ def lessons_table_markdown(lessons: list[Lesson] | None = None) -> str:
     """A markdown table of the lessons: id, title (linked), what you will see, tools."""
     rows = ["| Lesson | What you will see | Tools |", "|---|---|---|"]
     for lesson in lessons if lessons is not None else selected_lessons():
-        link = f"[{lesson.id} — {lesson.title}]({LESSON_DOCS}/{lesson.slug}.py)"
+        link = f"[{lesson.id} — {lesson.title}]({LESSON_DOCS}/{lesson.slug}.ipynb)"
         rows.append(f"| {link} | {lesson.summary} | {', '.join(lesson.tools)} |")
     return "\n".join(rows)
 
@@ -132,12 +190,14 @@ def build_site(
     ``lessons`` limits the lesson pages to those ids (the other pages are always built).
     """
     t0 = time.perf_counter()
+    ids = {normalize_lesson_id(x) for x in lessons or []}
+    run_stale_lessons([item for item in selected_lessons() if not ids or item.id in ids])
     cmd = [sys.executable, "-m", "mkdocs", "build", "--quiet"] + (["--strict"] if strict else [])
     if site_dir is not None:
         cmd += ["--site-dir", str(site_dir)]
     env = _mkdocs_env()
     if lessons:
-        env["LESSONLIB_DOCS_LESSONS"] = ",".join(lessons)
+        env["LESSONLIB_DOCS_LESSONS"] = ",".join(sorted(ids))
     proc = subprocess.run(cmd, cwd=project_root(), env=env, check=False)
     if proc.returncode != 0:
         raise LessonlibError("the docs build failed: see the mkdocs messages above.", code=1)
@@ -147,6 +207,7 @@ def build_site(
 def serve_site(port: int = 8000) -> None:
     """Serve the docs with live reload on localhost until Ctrl-C."""
     cmd = [sys.executable, "-m", "mkdocs", "serve", "--dev-addr", f"127.0.0.1:{port}"]
+    run_stale_lessons(selected_lessons())
     try:
         subprocess.run(cmd, cwd=project_root(), env=_mkdocs_env(), check=False)
     except KeyboardInterrupt:

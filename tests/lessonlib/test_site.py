@@ -1,9 +1,14 @@
-"""The docs site as a reader sees it: built strictly, opened in chromium, fully offline."""
+"""The docs site as a reader sees it: built strictly, opened in chromium, fully offline.
+
+Lessons 01 and 07 are built (each runs once first unless its executed notebook in build/ is
+current): 01 for graphs, TOC, hints and search, 07 for its math.
+"""
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -23,7 +28,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site")
-    build_site(site_dir=target, lessons=["01"])  # strict: any warning fails the build
+    build_site(site_dir=target, lessons=["01", "07"])  # strict: any warning fails the build
     return target
 
 
@@ -82,6 +87,8 @@ def test_site_has_the_pages(site):
         "teaching/index.html",
         "reference/index.html",
         "lessons/01_autograd_graphs/index.html",
+        "lessons/07_gradcam/index.html",
+        "assets/katex/katex.min.js",
     ):
         assert (site / page).is_file(), page
 
@@ -104,6 +111,61 @@ def test_search_finds_the_lesson_for_make_dot(page, server):
     page.wait_for_selector(".md-search-result__item", timeout=10_000)
     links = page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
     assert any("01_autograd_graphs" in link for link in links), links
+
+
+def test_lesson_07_math_is_typeset_by_the_local_katex(page, server):
+    page.goto(server + "lessons/07_gradcam/", wait_until="networkidle")
+    page.wait_for_selector("article .katex", timeout=10_000)
+    assert page.locator("article .katex").count() >= 3
+    text = page.inner_text("article")
+    assert "\\alpha" not in text and "\\frac" not in text
+
+
+def test_code_in_a_heading_stays_in_the_toc(page, server):
+    page.goto(server + "lessons/01_autograd_graphs/", wait_until="networkidle")
+    toc = page.eval_on_selector_all(
+        ".md-nav--secondary a", "els => els.map(e => e.textContent.trim())"
+    )
+    assert "1. Leaves, grad_fn and next_functions" in toc, toc[:4]
+
+
+def test_hints_are_shown_as_written(page, server):
+    page.goto(server + "lessons/01_autograd_graphs/", wait_until="networkidle")
+    hints = " ".join(
+        page.eval_on_selector_all("article details", "els => els.map(e => e.textContent)")
+    )
+    assert "type(node).__name__" in hints
+    assert 'n0 [label="AddmmBackward0"];' in hints
+    assert "<strong>name</strong>" not in page.content()
+
+
+def test_the_executed_notebook_can_be_downloaded(page, server):
+    page.goto(server + "lessons/01_autograd_graphs/", wait_until="networkidle")
+    links = page.eval_on_selector_all("article a[href$='.ipynb']", "els => els.map(e => e.href)")
+    assert links and page.get_by_text("Download the notebook").count() == 1
+    assert "jupyter lab" in page.inner_text("article")
+    response = page.request.get(links[0])
+    assert response.status == 200
+    cells = json.loads(response.body())["cells"]
+    outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_long_code_lines_wrap_instead_of_hiding(page, server):
+    page.goto(server + "lessons/07_gradcam/", wait_until="networkidle")
+    hidden = page.eval_on_selector_all(
+        "article pre",
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 2).length",
+    )
+    assert hidden == 0
+
+
+def test_light_dark_toggle(page, server):
+    page.goto(server, wait_until="networkidle")
+    before = page.get_attribute("body", "data-md-color-scheme")
+    page.locator("label.md-header__button[for^='__palette']:visible").first.click()
+    after = page.get_attribute("body", "data-md-color-scheme")
+    assert {before, after} == {"default", "slate"}
 
 
 def test_no_request_left_the_machine(page):
