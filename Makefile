@@ -5,10 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv system lessons docs serve lint format clean
+.PHONY: run test venv lock system lessons docs serve lint format clean
 
-run: venv system ## set up, run every lesson, build the docs site into site/
-	$(BIN)/lessonlib run --all
+run: venv system ## set up, run every lesson (once: only what changed), build the site into site/
+	$(BIN)/lessonlib run --all --changed
 	$(BIN)/lessonlib docs
 
 test: venv system ## the whole test suite: dev check, library tests, exercise checks, site
@@ -17,15 +17,19 @@ test: venv system ## the whole test suite: dev check, library tests, exercise ch
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install-python.sh
+# Installs exactly what uv.lock pins (re-locking first when pyproject.toml changed).
+$(STAMP): pyproject.toml uv.lock scripts/install-python.sh scripts/uv.sh
 	@bash scripts/install-python.sh "$(PYTHON)" "$(VENV)"
 	@touch $@
+
+lock: ## refresh uv.lock: every dependency to the newest version pyproject.toml allows
+	@PYTHON=$(PYTHON) bash scripts/uv.sh lock --upgrade --python $(PYTHON)
 
 system: ## graphviz (dot) and chromium: installed when root, explained otherwise
 	@bash scripts/install-system.sh
 
 lessons: venv system
-	$(BIN)/lessonlib run --all
+	$(BIN)/lessonlib run --all --changed
 
 docs: venv system
 	$(BIN)/lessonlib docs

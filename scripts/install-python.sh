@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# Create (or refresh) the virtual environment and install the course into it.
+# Create (or refresh) the virtual environment from the lock file uv.lock, with uv.
+#
+# uv.lock pins every dependency (exact versions and hashes), so every machine gets the same
+# install. When pyproject.toml changed and uv.lock no longer matches it, the lock is
+# re-resolved first (`uv lock`, keeping every pin it can) and a sentence says to commit it.
 set -euo pipefail
 python=${1:-python3}
 venv=${2:-.venv}
-if [[ ! -x $venv/bin/python ]]; then
-  echo "creating $venv with $($python --version 2>&1)"
-  "$python" -m venv "$venv"
+uv() { PYTHON=$python bash scripts/uv.sh "$@"; }
+export UV_PROJECT_ENVIRONMENT=$venv
+if ! uv lock --check --python "$python" >/dev/null 2>&1; then
+  echo "pyproject.toml changed but uv.lock did not: re-locking with 'uv lock' (commit uv.lock with your pyproject.toml change)."
+  uv lock --python "$python" \
+    || { echo "uv could not re-lock the dependencies (see above): fix pyproject.toml, then run 'make lock'."; exit 1; }
 fi
-pip=("$venv/bin/python" -m pip --disable-pip-version-check)
-# setuptools < 81 still ships pkg_resources, which visdom 0.2.4's sdist needs to build;
-# --no-build-isolation makes every build use it (visdom 0.3.0 needs Python >= 3.12).
-"${pip[@]}" install -q --upgrade pip 'setuptools<81' wheel
-echo "installing the course and its pinned dependencies into $venv (first time: a few minutes)"
-"${pip[@]}" install -q --no-build-isolation -e '.[dev]'
-"${pip[@]}" check
+echo "installing the course's locked dependencies into $venv (uv sync; first time: about a minute)"
+uv sync --frozen --extra dev --python "$python"
 # Extra set-up steps owned by individual lessons (e.g. offline UI assets for a server).
 for step in scripts/post-install.d/*.sh; do
   [[ -e $step ]] || continue
