@@ -430,7 +430,7 @@ def image_grid(
     import matplotlib.pyplot as plt
 
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    title_h = 0.3 if titles is not None else 0.05  # inches above each row
+    title_h = 0.35 if titles is not None else 0.05  # inches above each row
     height = n_rows * (cell + title_h)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, height), squeeze=False)
     # A fixed layout: tight_layout and bbox_inches="tight" each cost a full extra draw.
@@ -453,7 +453,7 @@ def image_grid(
             if contours is not None and c < len(contours):
                 ax.contour(np.asarray(contours[c]), levels=[0.5], colors="white", linewidths=0.8)
             if titles is not None and c < len(titles[r]):
-                ax.set_title(titles[r][c], fontsize=8)
+                ax.set_title(titles[r][c], fontsize=min(11.0, 6.5 * cell))  # legible on a page
     for ax in axes.flat:
         ax.axis("off")
     return fig
