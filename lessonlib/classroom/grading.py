@@ -52,13 +52,16 @@ from lessonlib.classroom.cases import (  # noqa: F401 - the case API, re-exporte
     show,
 )
 from lessonlib.course.catalog import Lesson, exercises_candidates
+from lessonlib.course.status import Status
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 
-GRADED, NOT_STARTED, SYNTAX_ERROR = "graded", "not started", "syntax error"
-TIMED_OUT, CRASHED = "timed out", "crashed"
+# One vocabulary (lessonlib.course.status): a submission's row is graded / not started /
+# syntax error / timed out / crashed; an exercise or a case is passed / failed or one of those.
+GRADED, NOT_STARTED, SYNTAX_ERROR = Status.GRADED, Status.NOT_STARTED, Status.SYNTAX_ERROR
+TIMED_OUT, CRASHED = Status.TIMED_OUT, Status.CRASHED
 STATUSES = (GRADED, NOT_STARTED, SYNTAX_ERROR, TIMED_OUT, CRASHED)
-PASSED, FAILED = "passed", "failed"
+PASSED, FAILED = Status.PASSED, Status.FAILED
 RESULTS_FORMAT = 1
 MAX_SOURCE_BYTES = 1_000_000
 

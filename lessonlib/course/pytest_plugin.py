@@ -60,10 +60,6 @@ class LessonCases(pytest.File):
             yield item
 
 
-class CaseFailed(Exception):
-    """A case did not pass: its one-sentence message is the whole report."""
-
-
 class CaseItem(pytest.Item):
     def __init__(self, *, lesson, index: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -86,17 +82,15 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         report = self._report()
         if report.problem:
-            raise CaseFailed(report.problem)
+            pytest.fail(report.problem, pytrace=False)
         case = next((c for c in report.cases or [] if c.index == self.index), None)
         if case is None:
-            raise CaseFailed("this case was not run (the exercise stopped at an earlier case).")
+            pytest.fail("not run: the exercise stopped at an earlier case.", pytrace=False)
         if case.outcome != "passed":
-            raise CaseFailed(f"{case.outcome}: {case.message}")
-
-    def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, CaseFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
+            text = case.message
+            if not text.startswith(case.outcome):
+                text = f"{case.outcome}: {text}"
+            pytest.fail(text, pytrace=False)
 
     def reportinfo(self):
         return self.path, None, f"{self.lesson.id} {self.name}"
