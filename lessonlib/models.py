@@ -20,6 +20,16 @@ from lessonlib.paths import build_dir
 EpochCallback = Callable[[int, dict], None]
 
 
+def device() -> torch.device:
+    """The device to compute on: the first GPU when PyTorch sees one, else the CPU.
+
+    Pick it once and move the model and each batch to it once (``model.to(dev)``,
+    ``x.to(dev)``). A module has no ``.device`` attribute: ask one of its parameters,
+    ``next(model.parameters()).device``.
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 class TinyMLP(nn.Module):
     """Linear -> ReLU -> Linear."""
 

@@ -35,6 +35,37 @@ def unnormalize(
     return out.clamp(0.0, 1.0) if clamp else out
 
 
+def inverse_normalize_uint8(
+    image: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """Undo ``Normalize(mean, std)`` given in 0-255 units; a new (C,H,W) uint8 tensor.
+
+    ``image`` is (C,H,W) with one mean and std per channel, or (H,W) grayscale with one of
+    each (returned as (1,H,W)). Values are rounded and clipped to 0-255 before the cast:
+    ``.to(torch.uint8)`` alone would wrap 256 to 0 and truncate 154.9 to 154. The cast
+    returns a new tensor, so its result is what gets returned.
+    """
+    refuse("02.1", "lessonlib.plotting.inverse_normalize_uint8")
+    x = image.detach()[None] if image.dim() == 2 else image.detach()
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+    if mean_t.numel() != x.shape[0] or std_t.numel() != x.shape[0]:
+        raise ValueError(
+            f"mean and std need one value per channel ({x.shape[0]}), "
+            f"got {mean_t.numel()} and {std_t.numel()}"
+        )
+    return (x.float() * std_t + mean_t).round().clamp(0, 255).to(torch.uint8)
+
+
+def gray_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    """A (H,W) or (1,H,W) grayscale image as (3,H,W): the one channel repeated (a view)."""
+    if image.dim() == 2:
+        image = image[None]
+    if image.dim() != 3 or image.shape[0] != 1:
+        raise ValueError(f"expected a (H, W) or (1, H, W) image, got shape {tuple(image.shape)}")
+    return image.expand(3, -1, -1)
+
+
 def to_hwc(image: torch.Tensor) -> np.ndarray:
     """A (C,H,W) tensor as the (H,W,C) array ``imshow`` wants; one channel becomes (H,W)."""
     if image.dim() != 3:
