@@ -25,25 +25,23 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lessonlib.classroom.grading import (
+from lessonlib.classroom.grading import case_file, grading_digest
+from lessonlib.classroom.records import (
     CRASHED,
     RESULTS_FORMAT,
     TIMED_OUT,
     CaseOutcome,
     RunProblem,
-    Submission,
     Summary,
-    case_file,
     csv_header,
     csv_row,
     feedback_markdown,
-    find_submissions,
-    grading_digest,
     make_record,
     record_details,
     summarise,
 )
 from lessonlib.classroom.sandbox import Limits
+from lessonlib.classroom.submissions import Submission, find_submissions
 from lessonlib.course.catalog import Lesson, find_lesson
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root

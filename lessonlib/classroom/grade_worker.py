@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lessonlib.classroom.grading import (
+from lessonlib.classroom.grading import CaseSpec
+from lessonlib.classroom.records import (
     CRASHED,
     FAILED,
     NOT_STARTED,
@@ -29,7 +30,6 @@ from lessonlib.classroom.grading import (
     SYNTAX_ERROR,
     TIMED_OUT,
     CaseOutcome,
-    CaseSpec,
     RunProblem,
     output_lines,
     plain_text,
@@ -322,7 +322,7 @@ class Grader:
         if spec.index not in self._inputs:
             import importlib
 
-            from lessonlib.classroom.grading import resolve_inputs
+            from lessonlib.classroom.cases import resolve_inputs
 
             builder: Any = importlib.import_module(spec.module)
             for part in spec.qualname.split("."):

@@ -215,7 +215,7 @@ def check_files(
 
 
 def _report_from(lesson: Lesson, path: Path, raw: dict) -> CheckReport:
-    from lessonlib.classroom.grading import CaseOutcome, RunProblem, _fold
+    from lessonlib.classroom.records import CaseOutcome, RunProblem, _fold
 
     cases = [CaseResult(**c) for c in raw["cases"]]
     if raw.get("problem"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from lessonlib.classroom.grade_run import grade
-from lessonlib.classroom.grading import record_details
+from lessonlib.classroom.records import record_details
 from lessonlib.course.catalog import load_lessons
 from lessonlib.course.checking import check_files
 from lessonlib.paths import project_root

@@ -16,15 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from lessonlib.classroom.grading import (
-    Case,
-    Inputs,
-    Submission,
-    find_submissions,
-    load_cases,
-    make_record,
-    safe_stem,
-)
+from lessonlib.classroom.cases import Case, Inputs
+from lessonlib.classroom.grading import load_cases
+from lessonlib.classroom.records import make_record
+from lessonlib.classroom.submissions import Submission, find_submissions, safe_stem
 from lessonlib.course.catalog import find_lesson
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
@@ -282,7 +277,7 @@ def test_find_submissions_reads_folders_zips_and_refuses_links(tmp_path):
 
 
 def test_safe_stems_keep_every_name_and_escape_only_slash_nul_and_percent():
-    from lessonlib.classroom.grading import student_from_stem
+    from lessonlib.classroom.submissions import student_from_stem
 
     for name in ("alice_01", "Zoë_Núñez_张伟", "a b", "x.json", "50%", "a/b", "nul\0x", ".dot"):
         stem = safe_stem(name)
@@ -418,7 +413,7 @@ hints = ["a"]
 
 FILES_AND_SERVICE_INPUTS = """from pathlib import Path
 
-from lessonlib.classroom.grading import InputFile, Inputs, ServiceURL
+from lessonlib.classroom.cases import InputFile, Inputs, ServiceURL
 
 
 def _seen(args):
@@ -441,7 +436,7 @@ def server(env="env_x"):
 FILES_AND_SERVICE_CASES = """import os
 from pathlib import Path
 
-from lessonlib.classroom.grading import Case, ServiceURL
+from lessonlib.classroom.cases import Case, ServiceURL
 
 
 def check_files(got, inputs, files):
@@ -550,12 +545,7 @@ def test_a_service_case_is_checked_against_the_servers_own_state(files_and_servi
 
 
 def test_resolve_inputs_writes_files_and_leaves_service_urls_to_the_sandbox(tmp_path):
-    from lessonlib.classroom.grading import (
-        InputFile,
-        ServiceUnavailable,
-        ServiceURL,
-        resolve_inputs,
-    )
+    from lessonlib.classroom.cases import InputFile, ServiceUnavailable, ServiceURL, resolve_inputs
 
     built = Inputs(
         InputFile("a/b.bin", BLOB), [InputFile("c.txt", b"x")], url=ServiceURL("visdom"), n=3
