@@ -204,8 +204,14 @@ def progress(
     for col in ("lesson", "passed", "not started", "failed", "points"):
         table.add_column(col)
     earned_all = total_all = 0
+    problems = []
     for lesson in lessons:
         entry = entries[lesson.id]
+        if entry.get("problem"):
+            problems.append(entry["problem"])
+            table.add_row(f"{lesson.id} {_escape(lesson.title)}", "?", "?", "?", "not checked")
+            total_all += lesson.points
+            continue
         values = list(entry["statuses"].values())
         earned_all += entry["earned"]
         total_all += lesson.points
@@ -218,6 +224,8 @@ def progress(
         )
     console.print(table)
     console.print(f"total: {earned_all}/{total_all} points")
+    for problem in problems:
+        console.print(problem, style="red", markup=False)
 
 
 @app.command()

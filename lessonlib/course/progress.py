@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lessonlib.errors import LessonlibError
 from lessonlib.paths import state_file
 
 
@@ -180,7 +181,13 @@ def lesson_progress(
         futures = {pool.submit(check_lesson, lesson, warm=True): lesson for lesson in stale}
         for future in as_completed(futures):
             lesson = futures[future]
-            report = future.result()
+            try:
+                report = future.result()
+            except LessonlibError as exc:  # a problem in the course: shown, never cached
+                entries[lesson.id] = {"statuses": {}, "earned": 0, "problem": str(exc)}
+                if on_done:
+                    on_done(None)
+                continue
             digest, checks = keys[lesson.id]
             # The file may have changed while it was checked: record what was checked.
             if file_digest(report.exercises_file) == digest:

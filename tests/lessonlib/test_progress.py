@@ -41,3 +41,55 @@ def test_cached_check_is_invalidated_when_the_file_changes(tmp_path):
     assert progress.cached_check("01", digest)["statuses"] == {"01.1": "failed"}
     exercises.write_text("x = 2\n")
     assert progress.cached_check("01", progress.file_digest(exercises)) is None
+
+
+def test_progress_rechecks_only_what_changed_and_reports_course_problems(monkeypatch):
+    from types import SimpleNamespace
+
+    from lessonlib.course import checking
+    from lessonlib.course.catalog import load_lessons
+    from lessonlib.errors import LessonlibError
+
+    lessons = load_lessons()[:3]
+    calls = []
+
+    def fake_check(lesson, root=None, **kwargs):
+        calls.append(lesson.id)
+        if lesson.id == lessons[2].id:
+            raise LessonlibError("the checks of that lesson could not run.")
+        statuses = {ex.id: "passed" for ex in lesson.exercises}
+        return SimpleNamespace(
+            exercises_file=lesson.exercises_file,
+            statuses=lambda: statuses,
+            earned=lesson.points,
+        )
+
+    monkeypatch.setattr(checking, "check_lesson", fake_check)
+    first = progress.lesson_progress(lessons)
+    assert sorted(calls) == [x.id for x in lessons]
+    assert first[lessons[0].id]["earned"] == lessons[0].points
+    assert "could not run" in first[lessons[2].id]["problem"]
+    calls.clear()
+    again = progress.lesson_progress(lessons)
+    assert calls == [lessons[2].id]  # only the lesson without a recorded verdict
+    assert again[lessons[1].id]["statuses"] == first[lessons[1].id]["statuses"]
+    # a new library version (or changed checks) invalidates every recorded verdict
+    monkeypatch.setattr(progress, "library_version", lambda: "another")
+    calls.clear()
+    progress.lesson_progress(lessons)
+    assert sorted(calls) == [x.id for x in lessons]
+
+
+def test_first_unfinished_lesson_is_the_first_not_all_passed():
+    from lessonlib.course.catalog import load_lessons
+
+    lessons = load_lessons()[:2]
+    assert progress.first_unfinished_lesson(lessons).id == lessons[0].id
+    first = lessons[0]
+    progress.record_check(
+        first.id,
+        progress.file_digest(first.exercises_file),
+        {ex.id: "passed" for ex in first.exercises},
+        first.points,
+    )
+    assert progress.first_unfinished_lesson(lessons).id == lessons[1].id
