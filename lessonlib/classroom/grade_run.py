@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lessonlib.classroom.confine import Limits
 from lessonlib.classroom.grading import case_file, grading_digest
 from lessonlib.classroom.records import (
     CRASHED,
@@ -40,7 +41,6 @@ from lessonlib.classroom.records import (
     record_details,
     summarise,
 )
-from lessonlib.classroom.sandbox import Limits
 from lessonlib.classroom.submissions import Submission, find_submissions
 from lessonlib.course.catalog import Lesson, find_lesson
 from lessonlib.errors import LessonlibError
@@ -56,7 +56,7 @@ def run_uid_base(pid: int | None = None) -> int:
     RLIMIT_NPROC counts the processes of a uid machine-wide, so two grading runs at once
     must not share sandbox uids (nor sweep each other's processes).
     """
-    from lessonlib.classroom.sandbox import SANDBOX_UID_BASE
+    from lessonlib.classroom.confine import SANDBOX_UID_BASE
 
     return SANDBOX_UID_BASE + ((pid or os.getpid()) % 500_000) * 2048
 

@@ -21,6 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lessonlib.classroom.confine import (
+    EXIT_SETUP_FAILED,
+    SANDBOX_UID_BASE,
+    Limits,
+    SandboxConfig,
+    default_keep_paths,
+)
 from lessonlib.classroom.grading import CaseSpec
 from lessonlib.classroom.records import (
     CRASHED,
@@ -34,14 +41,7 @@ from lessonlib.classroom.records import (
     output_lines,
     plain_text,
 )
-from lessonlib.classroom.sandbox import (
-    EXIT_SETUP_FAILED,
-    SANDBOX_UID_BASE,
-    Limits,
-    SandboxConfig,
-    Zygote,
-    default_keep_paths,
-)
+from lessonlib.classroom.sandbox import Zygote
 
 MAX_RESULT_BYTES = 64 * 2**20
 MAX_STATE_BYTES = 32 * 2**20  # a service's state (grade_services.MAX_SNAPSHOT_BYTES)

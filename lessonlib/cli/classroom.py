@@ -100,7 +100,7 @@ def _print_summary(console, report) -> None:
 
     s = report.summary
     if report.isolation is not None:
-        from lessonlib.classroom.sandbox import Isolation
+        from lessonlib.classroom.confine import Isolation
 
         iso = Isolation(**report.isolation)
         style = "dim" if iso.mounts and iso.namespaces != "none" else "yellow"

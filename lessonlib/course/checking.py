@@ -253,9 +253,9 @@ def _run_warm(lesson: Lesson, argv: list[str], env: dict, timeout: float) -> boo
 
 def run_cases(lesson_id: str, files: list[Path], hidden: bool) -> list[dict]:
     """Grade files with the lesson's cases (sandboxed calls, judges here): plain data."""
+    from lessonlib.classroom.confine import Limits
     from lessonlib.classroom.grade_run import run_uid_base
     from lessonlib.classroom.grade_worker import Grader
-    from lessonlib.classroom.sandbox import Limits
 
     root = project_root()
     limits = Limits(

@@ -577,8 +577,8 @@ def test_a_case_naming_an_unknown_service_is_refused(tmp_path):
 
 
 def test_grading_runs_get_disjoint_sandbox_uids():
+    from lessonlib.classroom.confine import SANDBOX_UID_BASE, SERVICE_UID_OFFSET
     from lessonlib.classroom.grade_run import run_uid_base
-    from lessonlib.classroom.sandbox import SANDBOX_UID_BASE, SERVICE_UID_OFFSET
 
     bases = {run_uid_base(pid) for pid in (1, 2, 4242, 499_999)}
     assert len(bases) == 4 and min(bases) >= SANDBOX_UID_BASE and max(bases) < 2**31
