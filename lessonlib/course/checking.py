@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lessonlib.classroom.records import ExerciseVerdict
 from lessonlib.course.catalog import Lesson, exercises_candidates
 from lessonlib.course.status import Status
 from lessonlib.errors import LessonlibError
@@ -44,29 +45,12 @@ class CaseResult:
 
 
 @dataclass
-class ExerciseResult:
-    """One exercise's verdict: passed only when every case of the exercise passed."""
-
-    id: str
-    title: str
-    points: int
-    status: str
-    message: str = ""
-    hint: str = ""
-    hint_number: int = 0
-
-    @property
-    def earned(self) -> int:
-        return self.points if self.status == PASSED else 0
-
-
-@dataclass
 class CheckReport:
     """The result of checking one lesson: per-exercise results, or a file-level problem."""
 
     lesson: Lesson
     exercises_file: Path
-    results: list[ExerciseResult]
+    results: list[ExerciseVerdict]
     problem: str = ""
     status: str = "checked"
     cases: list[CaseResult] | None = None
@@ -131,7 +115,7 @@ def syntax_problem(path: Path) -> str:
 
 def _same_for_all(lesson: Lesson, path: Path, status: str, message: str) -> CheckReport:
     results = [
-        ExerciseResult(e.id, e.title, e.points, status, message, e.hints[0] if e.hints else "", 1)
+        ExerciseVerdict(e.id, e.title, e.points, status, message, e.hints[0] if e.hints else "", 1)
         for e in lesson.exercises
     ]
     return CheckReport(lesson, path, results, message, status)
@@ -225,11 +209,7 @@ def _report_from(lesson: Lesson, path: Path, raw: dict) -> CheckReport:
         CaseOutcome(c.index, c.exercise, c.name, c.outcome, c.message, h)
         for c, h in zip(cases, raw["hints"], strict=True)
     ]
-    results = [
-        ExerciseResult(v.id, v.title, v.points, v.status, v.message, v.hint, v.hint_number)
-        for v in _fold(lesson, outcomes)
-    ]
-    return CheckReport(lesson, path, results, cases=cases)
+    return CheckReport(lesson, path, _fold(lesson, outcomes), cases=cases)
 
 
 def _run_warm(lesson: Lesson, argv: list[str], env: dict, timeout: float) -> bool:
