@@ -40,6 +40,7 @@ __all__ = [
     "mlflow_store_uri",
     "fresh_mlflow_store",
     "disk_usage",
+    "FirstAnswer",
     "quiet_trackers",
 ]
 
@@ -55,8 +56,9 @@ def quiet_trackers() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    for name in ("neptune", "mlflow", "alembic"):
+    for name in ("neptune", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # its advice on pickles and pins, too
 
 
 class NonFiniteMetricWarning(RuntimeWarning):
@@ -521,7 +523,16 @@ class NeptuneTracker(Tracker):
 
 
 def _writable(folder: Path, what: str) -> None:
-    """Create ``folder`` if needed; one sentence if nothing can be written there."""
+    """Create ``folder`` if needed; one sentence if nothing can be written there.
+
+    A folder without any write permission bit counts as read-only even for root, who could
+    write into it anyway: someone marked it so, to keep it as it is.
+    """
+    if folder.is_dir() and not folder.stat().st_mode & 0o222:
+        raise LessonlibError(
+            f"{what} folder {folder} is read-only: make it writable (chmod u+w) or give another "
+            "folder, e.g. one under build/; nothing was logged."
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
@@ -532,6 +543,39 @@ def _writable(folder: Path, what: str) -> None:
             f"{what} folder {folder} is not writable ({reason.lower()}): give a folder you can "
             "write to, e.g. one under build/; nothing was logged."
         ) from None
+
+
+class FirstAnswer:
+    """Seconds from ``started`` (a ``time.perf_counter()``) until ``url`` first answers.
+
+    A daemon thread polls the URL, so a server can boot while the caller trains; ``wait()``
+    returns the seconds once it answered (one sentence if it never does).
+    """
+
+    def __init__(self, url: str, started: float, timeout: float = 120.0) -> None:
+        import threading
+
+        self.url, self.started, self.timeout = url, started, timeout
+        self.seconds = float("nan")
+        self._done = threading.Event()
+        threading.Thread(target=self._poll, daemon=True).start()
+
+    def _poll(self) -> None:
+        from lessonlib.web import answers
+
+        while time.perf_counter() - self.started < self.timeout:
+            if answers(self.url, timeout=1.0):
+                self.seconds = time.perf_counter() - self.started
+                break
+            time.sleep(0.05)
+        self._done.set()
+
+    def wait(self, timeout: float = 60.0) -> float:
+        """Block until the URL answered; return the seconds it took to answer first."""
+        self._done.wait(timeout)
+        if math.isnan(self.seconds):
+            raise LessonlibError(f"nothing answered at {self.url}: is its server running?")
+        return self.seconds
 
 
 def disk_usage(paths: Iterable[str | Path]) -> int:
