@@ -172,20 +172,26 @@ def load_cases(
     if hidden and hidden_path.is_file():
         sources.append((True, load_module_from(hidden_path, modules["hidden"][0]), hidden_path))
     functions = {e.id: e.function for e in lesson.exercises}
-    cases, specs = [], []
+    found: list[tuple[bool, Case]] = []
     for is_hidden, module, path in sources:
-        found = list(getattr(module, "CASES", ()))
-        if not found or not all(isinstance(c, Case) for c in found):
+        listed = list(getattr(module, "CASES", ()))
+        if not listed or not all(isinstance(c, Case) for c in listed):
             raise LessonlibError(f"{path.name} must define CASES, a non-empty list of Case.")
-        for case in found:
-            index = len(cases)
+        for number, case in enumerate(listed):
             if case.exercise not in functions:
                 raise LessonlibError(
-                    f"{path.name}: case {index} names unknown exercise {case.exercise}."
+                    f"{path.name}: case {number} names unknown exercise {case.exercise}."
                 )
-            fn = case.function or functions[case.exercise]
-            specs.append(_spec(index, case, fn, is_hidden, modules))
-            cases.append(case)
+            found.append((is_hidden, case))
+    # Exercise by exercise (visible cases first): a function that hangs and uses up the
+    # submission's time then costs its own exercise, not the hidden cases of the others.
+    order = list(functions)
+    found.sort(key=lambda item: (order.index(item[1].exercise), item[0]))
+    cases = [case for _, case in found]
+    specs = [
+        _spec(index, case, case.function or functions[case.exercise], is_hidden, modules)
+        for index, (is_hidden, case) in enumerate(found)
+    ]
     checked = {s.exercise for s in specs if not s.hidden}
     missing = [e for e in functions if e not in checked]
     if missing:
