@@ -16,7 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-RELUS = (nn.ReLU, nn.ReLU6)
+from lessonlib.classroom.guard import refuse
+
+RELUS = (nn.ReLU,)
 
 
 @dataclass
@@ -91,6 +93,8 @@ def hooked_forward(model: nn.Module, inputs: Sequence[torch.Tensor]) -> ForwardR
     whose output was changed in place after its hook ran is marked ``changed_in_place``.
     The forward runs in the current grad mode (the gradient view reuses its graph).
     """
+    refuse("09.1", "lessonlib.inspect.analyses.hooked_forward")
+    refuse("09.2", "lessonlib.inspect.analyses.hooked_forward")
     record = ForwardRecord()
     by_name: dict[str, LayerStats] = {}
     versions: list[tuple[LayerStats, torch.Tensor, int]] = []
@@ -143,11 +147,12 @@ def hooked_forward(model: nn.Module, inputs: Sequence[torch.Tensor]) -> ForwardR
 
 
 def relu_zero_fractions(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, float]:
-    """For every ``nn.ReLU`` (and ReLU6) module: the fraction of its output values that are 0.
+    """For every ``nn.ReLU`` module: the fraction of its output values that are 0.
 
     Over all the times the module runs in one forward pass (resnet's blocks call their
     ``relu`` twice). Hooks are removed before returning.
     """
+    refuse("09.1", "lessonlib.inspect.analyses.relu_zero_fractions")
     with torch.no_grad():
         record = hooked_forward(model, inputs)
     return {s.name: s.zero_fraction for s in record.layers if s.is_relu}
@@ -159,6 +164,7 @@ def dead_units(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, li
     A unit is dead when its output is 0 for every sample, every position and every call in
     the forward pass.
     """
+    refuse("09.2", "lessonlib.inspect.analyses.dead_units")
     with torch.no_grad():
         record = hooked_forward(model, inputs)
     return {s.name: s.dead for s in record.layers if s.is_relu}
@@ -176,6 +182,7 @@ def gradient_flow(
     that computes it. Uses ``torch.autograd.grad``, so no ``.grad`` is written or added to;
     a weight the loss does not depend on gets 0.0.
     """
+    refuse("09.3", "lessonlib.inspect.analyses.gradient_flow")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and p.dim() >= min_dim]
     if callable(loss) and not isinstance(loss, torch.Tensor):
         loss = loss()
@@ -216,7 +223,7 @@ def default_loss(output: Any, seed: int = 0) -> tuple[torch.Tensor, str]:
     t = first_tensor(output)
     if t is None:
         raise ValueError("the model returns no floating-point tensor to differentiate")
-    if t.dim() == 2 and t.shape[1] > 1:
+    if t is output and t.dim() == 2 and t.shape[1] > 1:
         gen = torch.Generator().manual_seed(seed)
         target = torch.randint(0, t.shape[1], (t.shape[0],), generator=gen)
         return F.cross_entropy(t.float(), target), "cross-entropy against seeded random labels"

@@ -91,7 +91,7 @@ class Context:
         if self.model is None:
             return f"{what} needs a PyTorch model, and an ONNX file holds none"
         if self.forward_error:
-            return f"{what} needs a forward pass, and it fails: {self.forward_error}"
+            return f"{what} needs a forward pass, and it fails at this input (see the summary)"
         return None
 
 
@@ -108,6 +108,12 @@ class InspectResult:
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)
+
+    def embedded_html(self) -> str:
+        """The report's sections as one HTML fragment with its figures inlined (for a page)."""
+        from lessonlib.inspect.report import sections_html
+
+        return sections_html(self.sections, inline_from=self.out)
 
 
 def inspect_model(
@@ -156,9 +162,9 @@ def inspect_model(
 
                 want = torch_dtype(dtype)
                 ctx.inputs = [x.to(want) if x.is_floating_point() else x for x in ctx.inputs]
-        from lessonlib.inspect import views_export, views_model
+        from lessonlib.inspect import views_export, views_model, views_stats
 
-        runners = {**views_model.VIEWS, **views_export.VIEWS}
+        runners = {**views_model.VIEWS, **views_stats.VIEWS, **views_export.VIEWS}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             for key in VIEWS:

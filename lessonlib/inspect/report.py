@@ -69,25 +69,45 @@ figure{margin:1em 0}figcaption{font-style:italic;color:#555;font-size:.9em}
 """
 
 
-def _html(title: str, intro: str, sections: list[Section]) -> str:
+def _md(text: str) -> str:
     import markdown
 
-    def md(text: str) -> str:
-        return markdown.markdown(text, extensions=["tables", "fenced_code"])
+    return markdown.markdown(text, extensions=["tables", "fenced_code"])
+
+
+def _html(title: str, intro: str, sections: list[Section]) -> str:
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        _md(intro),
+        sections_html(sections),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def sections_html(sections: list[Section], inline_from: Path | None = None) -> str:
+    """The findings table and the sections as HTML; figures read from ``inline_from`` and
+    embedded as data URIs when it is given (for a page that lives elsewhere)."""
+    md = _md
+
+    def src(fig: Figure) -> str:
+        if inline_from is None:
+            return fig.path
+        import base64
+
+        kind = "image/svg+xml" if fig.path.endswith(".svg") else "image/png"
+        data = base64.b64encode((Path(inline_from) / fig.path).read_bytes()).decode("ascii")
+        return f"data:{kind};base64,{data}"
 
     rows = "\n".join(
         f'<tr><td><a href="#{s.key}">{html.escape(s.title)}</a></td>'
         f'<td class="{s.status}">{html.escape(s.finding)}</td></tr>'
         for s in sections
     )
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        md(intro),
-        f"<table><tr><th>view</th><th>finding</th></tr>{rows}</table>",
-    ]
+    parts = [f"<table><tr><th>view</th><th>finding</th></tr>{rows}</table>"]
     for s in sections:
         parts.append(f'<section id="{s.key}"><h2>{html.escape(s.title)}</h2>')
         parts.append(f'<p class="{s.status}"><strong>{html.escape(s.finding)}</strong></p>')
@@ -95,12 +115,11 @@ def _html(title: str, intro: str, sections: list[Section]) -> str:
             parts.append(md(s.body))
         for fig in s.figures:
             parts.append(
-                f'<figure><img src="{html.escape(fig.path)}" alt="{html.escape(fig.alt)}">'
+                f'<figure><img src="{html.escape(src(fig))}" alt="{html.escape(fig.alt)}">'
                 f"<figcaption>{html.escape(fig.caption)}</figcaption></figure>"
             )
         parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return "\n".join(parts)
 
 
 def write_report(out: Path, title: str, intro: str, sections: list[Section]) -> tuple[Path, Path]:
@@ -112,7 +131,7 @@ def write_report(out: Path, title: str, intro: str, sections: list[Section]) -> 
     return md_path, html_path
 
 
-def one_sentence(text: str, limit: int = 220) -> str:
+def one_sentence(text: str, limit: int = 320) -> str:
     """``text`` squeezed to one line, cut at ``limit`` characters, ending in a full stop."""
     line = re.sub(r"\s+", " ", str(text)).strip()
     if len(line) > limit:

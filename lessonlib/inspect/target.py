@@ -52,7 +52,7 @@ def parse_input(text: str) -> InputSpec:
     """``"1,3,224,224"`` (or ``"1x3x224x224"``, ``"1,16:int64"``) as an :class:`InputSpec`."""
     raw = str(text).strip()
     shape_text, _, dtype_text = raw.partition(":")
-    parts = [p for p in re.split(r"[,x× ]+", shape_text.strip("()[] ")) if p]
+    parts = re.split(r"\s*[,x×]\s*", shape_text.strip().strip("()[]").strip().rstrip(","))
     if not parts or not all(p.isdigit() for p in parts) or any(int(p) == 0 for p in parts):
         raise InspectError(
             f"--input {raw!r} is not a shape: give positive sizes separated by commas, "
@@ -166,6 +166,7 @@ def _factory_model(text: str, seed: int) -> Target:
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    no_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ there
     try:
         spec.loader.exec_module(module)
     except Exception as err:  # noqa: BLE001 - the user's file; any failure is one sentence
@@ -173,6 +174,8 @@ def _factory_model(text: str, seed: int) -> Target:
             f"{path} fails on import ({type(err).__name__}: {_one_line(err)}): fix it, then run "
             "inspect again."
         ) from None
+    finally:
+        sys.dont_write_bytecode = no_bytecode
     maker = getattr(module, factory, None)
     if not callable(maker):
         names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))

@@ -42,11 +42,9 @@ def onnx_view(ctx: Context) -> Section:
     s = Section("onnx", "")
     if ctx.model is None:
         return _onnx_file_view(ctx, s)
-    if ctx.forward_error:
-        s.status, s.finding = (
-            "skipped",
-            f"Export needs a forward pass, and it fails: {ctx.forward_error}",
-        )
+    why = ctx.needs_forward("ONNX export")
+    if why:
+        s.status, s.finding = "skipped", why
         return s
     import numpy as np
     import onnx
@@ -226,7 +224,7 @@ def tensorboard_view(ctx: Context) -> Section:
     import numpy as np
     from torch.utils.tensorboard import SummaryWriter
 
-    from lessonlib.inspect.views_model import _weights
+    from lessonlib.inspect.views_stats import _weights
 
     logdir = ctx.out / "tensorboard"
     writer = SummaryWriter(str(logdir))

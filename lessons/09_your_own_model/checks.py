@@ -1,0 +1,357 @@
+"""Lesson 09's visible checks: each analysis against a reference computed here with torch itself.
+
+``lessonlib check 09``, ``pytest`` and ``lessonlib grade`` all run these cases. Builders make
+seeded models with planted problems (dead units, a ReLU called twice, an in-place op after a
+ReLU, a frozen layer, a shape that does not fit); judges recompute the answer with their own
+hooks, ``torch.autograd.grad`` or a meta-device run, never with a solution.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from lessonlib.classroom.cases import Case, Inputs, expect, expect_close, expect_same_list, show
+
+# ---------------------------------------------------------------- models with planted problems
+
+
+def _seeded(seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    return gen
+
+
+def dead_mlp(seed: int = 0, dead: tuple[int, ...] = (2, 5, 11), dropout: float = 0.0):
+    """Linear-ReLU-Linear-ReLU-Linear whose first layer's units ``dead`` have a bias of -50."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers = [nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        model = nn.Sequential(*layers, nn.Linear(16, 4))
+    with torch.no_grad():
+        for unit in dead:
+            model[0].bias[unit] = -50.0
+    return model.eval()
+
+
+class TwiceBlock(nn.Module):
+    """A residual block that calls one ReLU twice and adds the input in place after the first."""
+
+    def __init__(self, channels: int = 6) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.relu(self.conv1(x))
+        h += 0.25  # in place, right after the ReLU's hook saw h
+        h = self.relu(self.conv2(h) + x)
+        return self.fc(self.pool(h).flatten(1))
+
+
+def twice_block(seed: int = 0) -> TwiceBlock:
+    """Channel 0 dies in the first call only, channel 1 in the second only, channel 2 in both."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = TwiceBlock()
+    with torch.no_grad():
+        model.conv1.bias[0] = -100.0
+        model.conv1.bias[2] = -100.0
+        model.conv2.bias[1] = -100.0
+        model.conv2.bias[2] = -100.0
+    return model.eval()
+
+
+def inplace_cnn(seed: int = 0, frozen: bool = False) -> nn.Sequential:
+    """Conv, ReLU(inplace), Conv, BatchNorm, ReLU(inplace), pool, Linear (3×12×12 inputs)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = nn.Sequential(
+            nn.Conv2d(3, 8, 3), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8),
+            nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 5),
+        )  # fmt: skip
+        with torch.no_grad():
+            model[3].running_mean.uniform_(-0.5, 0.5)
+            model[3].running_var.uniform_(0.5, 2.0)
+    if frozen:
+        model[0].requires_grad_(False)
+    return model.eval()
+
+
+class WithSpare(nn.Module):
+    """An MLP with a layer its forward never uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(10, 12), nn.ReLU(), nn.Linear(12, 4))
+        self.spare = nn.Linear(12, 12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def with_spare(seed: int = 0) -> WithSpare:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return WithSpare().eval()
+
+
+class FlattenThenLinear(nn.Module):
+    """A CNN whose head expects the 8×8 grid of a 32×32 image; its forward reshapes by hand."""
+
+    def __init__(self, by_hand: bool = False) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * 8 * 8, 10))
+        self.by_hand = by_hand
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        if self.by_hand:
+            return self.head[1](h.view(h.shape[0], 16 * 8 * 8))
+        return self.head(h)
+
+
+def _batch(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    return torch.randn(shape, generator=_seeded(seed))
+
+
+def model_and_batch(kind: str, seed: int = 0, n: int = 32) -> Inputs:
+    """(model, x) for 09.1 and 09.2."""
+    if kind == "mlp":
+        return Inputs(dead_mlp(seed), _batch((n, 10), seed + 1))
+    if kind == "twice":
+        return Inputs(twice_block(seed), _batch((n, 6, 8, 8), seed + 1))
+    if kind == "cnn":
+        return Inputs(inplace_cnn(seed), _batch((n, 3, 12, 12), seed + 1))
+    if kind == "one_sample":
+        # Unit 0 of the first ReLU fires for sample 3 only: it is alive.
+        model = dead_mlp(seed, dead=(0, 1))
+        x = _batch((n, 10), seed + 1)
+        with torch.no_grad():
+            model[0].bias[0] = -5.0
+            model[0].weight[0] = 0.0
+            model[0].weight[0, 0] = 1.0
+            x[:, 0] = -1.0
+            x[3, 0] = 10.0
+        return Inputs(model, x)
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def loss_case(kind: str, seed: int = 0, n: int = 16) -> Inputs:
+    """(model, x, y) for 09.3; every parameter's .grad already holds ones."""
+    if kind == "mlp":
+        model, x = dead_mlp(seed, dead=(1,), dropout=0.5), _batch((n, 10), seed + 1)
+        classes = 4
+    elif kind == "cnn":
+        model, x, classes = inplace_cnn(seed, frozen=True), _batch((n, 3, 12, 12), seed + 1), 5
+    elif kind == "spare":
+        model, x, classes = with_spare(seed), _batch((n, 10), seed + 1), 4
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    y = torch.randint(0, classes, (n,), generator=_seeded(seed + 2))
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    return Inputs(model, x, y)
+
+
+def shape_case(kind: str, shape: tuple[int, ...]) -> Inputs:
+    """(model, input shape) for 09.4."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = FlattenThenLinear(by_hand=kind == "by_hand")
+    if kind == "nested":
+        model = nn.Sequential(nn.Identity(), model)
+    return Inputs(model.eval(), tuple(shape))
+
+
+# ---------------------------------------------------------------- references
+
+
+def reference_relu_outputs(model: nn.Module, x: torch.Tensor):
+    """{name: [zeros, values, fired-per-unit or None]} over all calls, taken inside the hook."""
+    seen: dict[str, list] = {}
+
+    def hook(name):
+        def record(_module, _args, out):
+            zeros, total, fired = seen.get(name, [0, 0, None])
+            alive = (out != 0).movedim(1, 0).reshape(out.shape[1], -1).any(1)
+            fired = alive if fired is None else fired | alive
+            seen[name] = [zeros + int((out == 0).sum()), total + out.numel(), fired]
+
+        return record
+
+    twin = copy.deepcopy(model)
+    for name, module in twin.named_modules():
+        if type(module) is nn.ReLU:
+            module.register_forward_hook(hook(name))
+    with torch.no_grad():
+        twin(x.clone())
+    return seen
+
+
+def _names(got, want: dict, what: str, hint: int | None = None) -> None:
+    expect(isinstance(got, dict), f"return a dict of {what}, not {show(got)}.")
+    mine, names = sorted(map(str, got)), sorted(want)
+    extra = sorted(set(mine) - set(names))
+    expect(not extra, f"{show(extra[:3])} are not nn.ReLU modules that run here.", hint)
+    expect_same_list(mine, names, "names (sorted)", hint)
+
+
+# ---------------------------------------------------------------- 09.1
+
+
+def same_zero_fractions(got, inputs, files) -> None:
+    want = {n: z / t for n, (z, t, _) in reference_relu_outputs(*inputs.args).items()}
+    _names(got, want, "ReLU name -> fraction", hint=1)
+    for name, value in want.items():
+        expect_close(
+            got[name], value, f"the fraction of zeros after {name!r}", rtol=1e-6, atol=1e-9, hint=2
+        )
+
+
+# ---------------------------------------------------------------- 09.2
+
+
+def same_dead_units(got, inputs, files) -> None:
+    refs = reference_relu_outputs(*inputs.args)
+    want = {n: torch.nonzero(~fired).flatten().tolist() for n, (_, _, fired) in refs.items()}
+    _names(got, want, "ReLU name -> dead unit indices", hint=1)
+    for name, units in want.items():
+        mine = got[name]
+        expect(
+            type(mine) is list and all(type(i) is int for i in mine),
+            f"{name}: return a list of ints, not {show(mine)}.",
+            hint=3,
+        )
+        expect_same_list(mine, units, f"{name}'s dead units", hint=2)
+
+
+# ---------------------------------------------------------------- 09.3
+
+
+def reference_flow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    twin = copy.deepcopy(model)
+    named = [(n, p) for n, p in twin.named_parameters() if p.requires_grad and p.dim() >= 2]
+    grads = torch.autograd.grad(
+        F.cross_entropy(twin(x), y), [p for _, p in named], allow_unused=True
+    )
+    return {
+        n: 0.0 if g is None else float(g.abs().mean())
+        for (n, _), g in zip(named, grads, strict=True)
+    }
+
+
+def same_gradient_flow(got, inputs, files) -> None:
+    want = reference_flow(*inputs.args)
+    expect(isinstance(got, dict), f"return a dict of weight name -> mean |grad|, not {show(got)}.")
+    extra = sorted(set(map(str, got)) - set(want))
+    expect(
+        not extra,
+        f"{show(extra[:3])} should not be there: only weights (dim() >= 2) that require grad.",
+        hint=1,
+    )
+    expect_same_list(list(got), list(want), "weight names (in named_parameters order)", hint=1)
+    for name, value in want.items():
+        expect_close(got[name], value, f"mean |grad| of {name}", rtol=1e-4, atol=1e-9, hint=2)
+
+
+# ---------------------------------------------------------------- 09.4
+
+
+def reference_failing(model: nn.Module, shape: tuple[int, ...]) -> str | None:
+    """Run a meta twin with pre-hooks (push) and hooks (pop); the top of the stack failed."""
+    twin = copy.deepcopy(model).to("meta")
+    stack: list[str] = []
+
+    def finished(_module, _args, _output) -> None:  # a hook that returned a value would
+        stack.pop()  # replace the module's output
+
+    for name, module in twin.named_modules():
+        module.register_forward_pre_hook(lambda m, a, name=name: stack.append(name))
+        module.register_forward_hook(finished)
+    try:
+        twin(torch.empty(shape, device="meta"))
+    except Exception:  # noqa: BLE001 - the failure is the point
+        return stack[-1] if stack else ""
+    return None
+
+
+def same_failing_layer(got, inputs, files) -> None:
+    want = reference_failing(*inputs.args)
+    if want is None:
+        expect(got is None, f"this model runs at this shape: return None, not {show(got)}.", 3)
+        return
+    expect(isinstance(got, str), f"return the module's name (a str), not {show(got)}.", hint=1)
+    if want.startswith(got) and got != want:
+        expect(
+            False,
+            f"{got!r} contains the failing module; the innermost one that was running is {want!r}.",
+            hint=2,
+        )
+    expect(got == want, f"the forward pass fails in {want!r}, not in {got!r}.", hint=2)
+
+
+CASES = [
+    Case(
+        "09.1", "an MLP with three dead units", partial(model_and_batch, "mlp"), same_zero_fractions
+    ),
+    Case(
+        "09.1",
+        "a ReLU called twice, with an in-place add after it",
+        partial(model_and_batch, "twice"),
+        same_zero_fractions,
+        hint=2,
+    ),
+    Case("09.2", "an MLP with three dead units", partial(model_and_batch, "mlp"), same_dead_units),
+    Case(
+        "09.2",
+        "a ReLU called twice: dead in one call is not dead",
+        partial(model_and_batch, "twice"),
+        same_dead_units,
+        hint=2,
+    ),
+    Case(
+        "09.2",
+        "a unit that fires for one sample only",
+        partial(model_and_batch, "one_sample"),
+        same_dead_units,
+        hint=2,
+    ),
+    Case(
+        "09.3",
+        "an MLP with dropout (eval mode) and .grad already set",
+        partial(loss_case, "mlp"),
+        same_gradient_flow,
+    ),
+    Case("09.3", "a CNN with a frozen first conv", partial(loss_case, "cnn"), same_gradient_flow),
+    Case(
+        "09.4",
+        "a linear layer that expects another size",
+        partial(shape_case, "plain", (2, 3, 64, 64)),
+        same_failing_layer,
+    ),
+    Case(
+        "09.4",
+        "a view in the model's own forward",
+        partial(shape_case, "by_hand", (2, 3, 64, 64)),
+        same_failing_layer,
+    ),
+    Case(
+        "09.4",
+        "the size it was made for",
+        partial(shape_case, "plain", (2, 3, 32, 32)),
+        same_failing_layer,
+    ),
+]
