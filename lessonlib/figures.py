@@ -28,23 +28,23 @@ def show_figure(
     out_dir: Path | None = None,
     width: int | None = None,
     dpi: int = 110,
-) -> Path | None:
+) -> None:
     """Show a figure with a numbered caption and an alt text; save it first if ``name`` is given.
 
     ``figure`` is a matplotlib figure or the path of a PNG. ``alt`` says what the picture
     shows (for a reader who cannot see it); ``caption`` says what to look at in it, and may
     use `backticks` for code. With ``name``, a matplotlib figure is saved as
     ``out_dir/name.png`` first. A matplotlib figure is closed afterwards, so it is not shown
-    twice. ``width`` caps the displayed width in CSS pixels. Returns the PNG's path, if any.
+    twice. ``width`` caps the displayed width in CSS pixels. Returns nothing, so that a
+    notebook cell ending with it shows no ``Out[…]`` line with the file's absolute path.
     """
     path = _figure_png(figure, name, out_dir, dpi)
     if path is None and not hasattr(figure, "savefig"):
         print("(no image: graphviz's dot is missing)")
-        return None
+        return
     data = path.read_bytes() if path is not None else _png_bytes(figure, dpi)
     _display([(data, alt, "")], _next_number(), caption, path, width)
     _close(figure)
-    return path
 
 
 def show_figures(

@@ -21,6 +21,7 @@ from lessonlib.course.catalog import Lesson, load_lessons
 LESSON_DOCS = "lessons"
 SOURCE_FILES = ("lesson.py", "exercises.py")
 _SYLLABUS_MARK = "<!-- syllabus -->"
+_OVERVIEW_MARK = "<!-- syllabus-overview -->"
 _NEXT_LESSON_MARK = "<!-- next-lesson -->"
 _H1_END = re.compile(r"</h1>", re.I)
 
@@ -106,6 +107,19 @@ def syllabus_markdown(lessons: list[Lesson]) -> str:
     return "\n".join(parts)
 
 
+def syllabus_overview_rows(lessons: list[Lesson]) -> str:
+    """One table row per lesson: in class, at home, points, prerequisites."""
+    by_slug = {lesson.slug: lesson for lesson in lessons}
+    rows = []
+    for lesson in lessons:
+        before = ", ".join(_prerequisite(p, by_slug, False) for p in lesson.prerequisites)
+        rows.append(
+            f"| {lesson.id} {lesson.title} | {lesson.minutes_class or '?'} min | "
+            f"{lesson.minutes_home or '?'} min | {lesson.points} | {before or 'nothing'} |"
+        )
+    return "\n".join(rows)
+
+
 def _first_lesson_link(page, files) -> str:
     lessons = load_lessons()
     if not lessons:
@@ -128,6 +142,8 @@ def on_page_markdown(markdown, page, config, files):
         markdown = markdown.replace(_API_MARK, api_markdown(load_lessons()))
     if _SYLLABUS_MARK in markdown:
         markdown = markdown.replace(_SYLLABUS_MARK, syllabus_markdown(load_lessons()))
+    if _OVERVIEW_MARK in markdown:
+        markdown = markdown.replace(_OVERVIEW_MARK, syllabus_overview_rows(load_lessons()))
     if _NEXT_LESSON_MARK in markdown:
         markdown = markdown.replace(_NEXT_LESSON_MARK, _first_lesson_link(page, files))
     return markdown

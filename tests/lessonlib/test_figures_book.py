@@ -33,8 +33,9 @@ def test_panels_get_their_own_labels_under_one_caption():
 def test_show_figure_outside_a_notebook_saves_numbers_and_closes(tmp_path, capsys):
     fig, ax = plt.subplots()
     ax.plot([0, 1])
-    path = figures.show_figure(fig, name="line", out_dir=tmp_path, caption="A line.", alt="line")
-    assert path == tmp_path / "line.png" and path.stat().st_size > 0
+    shown = figures.show_figure(fig, name="line", out_dir=tmp_path, caption="A line.", alt="line")
+    assert shown is None  # a notebook cell ending with it shows no Out[…] with a path
+    assert (tmp_path / "line.png").stat().st_size > 0
     assert not plt.fignum_exists(fig.number)
     out = capsys.readouterr().out
     assert re.match(r"Figure \d+\. A line\.", out)
