@@ -106,6 +106,28 @@ mlp_graph = make_dot(loss, params=dict(mlp.named_parameters()))
 show_image(first(render(mlp_graph, "mlp", OUT), ".png"))
 print("plain graph (nodes, edges):", graph_size(mlp_graph))
 
+# %% [markdown]
+# <div class="admonition warning">
+# <p class="admonition-title">If you come from the posts</p>
+#
+# Post 002 (*Pytorch의 시각화 및 학습 현황 확인*, its graphviz part) builds the input as
+# `x = Variable(torch.randn(1, 8))` from `torch.autograd`, "to create the input". Since
+# PyTorch 0.4 tensors record their own graph and `Variable(t)` returns a plain tensor over the
+# same data: it adds nothing, and the graph is the same without it.
+#
+# </div>
+
+# %%
+from torch.autograd import Variable
+
+t = torch.randn(1, 8)
+v = Variable(t)  # post 002
+same_data = v.data_ptr() == t.data_ptr()
+print(f"Variable(t): a {type(v).__name__}, requires_grad={v.requires_grad}, same data {same_data}")
+with_variable = make_dot(mlp(v), params=dict(mlp.named_parameters()))
+without = make_dot(mlp(t), params=dict(mlp.named_parameters()))  # what to write today
+print("graph with Variable:", graph_size(with_variable), "| without:", graph_size(without))
+
 # %%
 detailed = make_dot(loss, params=dict(mlp.named_parameters()), show_attrs=True, show_saved=True)
 show_image(first(render(detailed, "mlp_attrs_saved", OUT), ".png"))

@@ -26,6 +26,7 @@ from torch import nn
 from torchinfo import summary
 from torchvision.models import resnet18, vgg16
 
+from lessonlib.models import device
 from lessonlib.paths import build_dir
 from lessonlib.plotting import save_figure
 
@@ -89,6 +90,35 @@ stats = summary(resnet, input_size=(32, 3, 224, 224))
 print(f"(summary on the CPU took {time.perf_counter() - t0:.1f} s)")
 
 # %% [markdown]
+# <div class="admonition warning">
+# <p class="admonition-title">If you come from the posts</p>
+#
+# Post 004 (the resnet18 walk-through of `print(model)`, torchinfo and torchview) starts
+# with `models.resnet18(pretrained=True)`, and posts 002 and 003 pass `pretrained=False`.
+# Since torchvision 0.13 the argument is `weights=`: `pretrained=` still works but warns,
+# and `pretrained=True` downloads ImageNet weights, which fails on a machine with no
+# internet. The warnings, from the offline-safe `pretrained=False`:
+#
+# </div>
+
+# %%
+import warnings
+
+from torchvision.models import ResNet18_Weights
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    resnet18(pretrained=False)
+for warning in caught:
+    print(f"{warning.category.__name__}: {warning.message}")
+print("weights=ResNet18_Weights.DEFAULT would fetch", ResNet18_Weights.DEFAULT.url)
+
+# %% [markdown]
+# Write `resnet18(weights=None)` for random weights (as this course does) and
+# `resnet18(weights=ResNet18_Weights.DEFAULT)` for the pretrained ones, which are downloaded
+# once into `torch.hub.get_dir()` and loaded from there afterwards.
+
+# %% [markdown]
 # **Reading the last block.**
 #
 # - `Total mult-adds (Units.GIGABYTES): 58.05` reads "58.05 G mult-adds" for the whole
@@ -122,6 +152,52 @@ print(f"mult-adds = {stats.total_mult_adds:,} = {stats.total_mult_adds / 32 / 1e
 conv1 = stats.summary_list[1]
 print(conv1.class_name, conv1.output_size, f"{conv1.macs:,}")
 print(f"9,408 × 32 × 112 × 112 = {9408 * 32 * 112 * 112:,}")
+
+# %% [markdown]
+# ### What a GPU really uses
+#
+# torchinfo's sizes are estimates. On a GPU, PyTorch's memory allocator counts every byte
+# it hands out: `torch.cuda.reset_peak_memory_stats()` zeroes its high-water mark and
+# `torch.cuda.max_memory_allocated()` reads it. Around one training step (forward and
+# backward) per batch size, that is the memory the step really needed, to set against
+# torchinfo's "Estimated Total Size". The device is picked once, as everywhere in the
+# course: `"cuda"` if `torch.cuda.is_available()`, else `"cpu"`.
+#
+# <div class="admonition warning">
+# <p class="admonition-title">If you come from the posts</p>
+#
+# Post 003 (*27. TensorBoard 시각화*, section 11.2) measures memory with a
+# `profile_memory(model, input_size, device='cuda')` that calls
+# `torch.cuda.reset_peak_memory_stats()` unconditionally. On a machine without a GPU that
+# call raises; the cell below shows the error there and skips the table.
+#
+# </div>
+
+# %%
+dev = device()  # torch.device("cuda" if torch.cuda.is_available() else "cpu")
+if dev.type == "cuda":
+    gpu_resnet = resnet18(weights=None).to(dev)
+    print("batch   torchinfo estimate   measured peak (forward + backward)")
+    for batch in (8, 16, 32, 64):
+        images = torch.randn(batch, 3, 224, 224, device=dev)
+        estimate = summary(gpu_resnet, input_data=images, verbose=0)
+        estimate_mb = (
+            estimate.total_input + estimate.total_output_bytes + estimate.total_param_bytes
+        ) / 1e6
+        gpu_resnet.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        gpu_resnet(images).sum().backward()
+        torch.cuda.synchronize()
+        peak_mb = torch.cuda.max_memory_allocated() / 1e6
+        print(f"{batch:5d}   {estimate_mb:15,.0f} MB   {peak_mb:15,.0f} MB")
+        del images
+else:
+    try:
+        torch.cuda.reset_peak_memory_stats()  # what post 003's profile_memory does first
+    except RuntimeError as err:
+        print(f"{type(err).__name__}: {err}")
+    print("No GPU on this machine, so the table of peak memory per batch size is skipped.")
 
 # %% [markdown]
 # ## 3. Shaping the table

@@ -30,9 +30,9 @@ from torchvision.utils import make_grid
 
 from lessonlib.data import SHAPE_CLASSES, SHAPES_MEAN, SHAPES_STD, digits_splits, shapes_splits
 from lessonlib.graphs import show_image
-from lessonlib.models import SmallCNN, TinyMLP, train_classifier
+from lessonlib.models import SmallCNN, TinyMLP, device, train_classifier
 from lessonlib.paths import build_dir, project_root
-from lessonlib.plotting import save_figure
+from lessonlib.plotting import gray_to_rgb, inverse_normalize_uint8, save_figure
 from lessonlib.tensorboard import (
     Trainer,
     check_event_file,
@@ -139,6 +139,76 @@ with SummaryWriter(RUNS / "nan_demo") as w, warnings.catch_warnings(record=True)
 print(f"{len(caught)} warnings; the first: {caught[0].message}")
 
 # %% [markdown]
+# ### The learning rate of a scheduler, step by step
+#
+# A scheduler changes the learning rate as training goes. Log the rate at every step and
+# its shape sits in the Scalars dashboard next to the loss, so a loss that stalls can be
+# read against the rate that drove it. `scheduler.get_last_lr()` returns the rate of each
+# parameter group that the *next* `optimizer.step()` uses: log it before stepping. Below:
+# a `TinyMLP` on digits for 3 epochs, `CosineAnnealingLR` stepped once per batch.
+#
+# The model and each batch go to `device()` once: `"cuda"` when
+# `torch.cuda.is_available()`, else `"cpu"`. The same code then runs on either machine.
+
+# %%
+from torch.optim.lr_scheduler import CosineAnnealingLR
+
+dev = device()  # torch.device("cuda" if torch.cuda.is_available() else "cpu")
+digits_train, digits_test = digits_splits(flat=True)
+batches = list(DataLoader(digits_train, batch_size=64, shuffle=True))
+mlp = TinyMLP(64, 32).to(dev)
+sgd = torch.optim.SGD(mlp.parameters(), lr=0.1, momentum=0.9)
+cosine = CosineAnnealingLR(sgd, T_max=3 * len(batches))
+with SummaryWriter(RUNS / "lr_schedule") as w:
+    for step in range(3 * len(batches)):
+        x, y = (t.to(dev) for t in batches[step % len(batches)])
+        w.add_scalar("train/lr", cosine.get_last_lr()[0], step)  # the rate this step uses
+        loss = nn.functional.cross_entropy(mlp(x), y)
+        sgd.zero_grad()
+        loss.backward()
+        sgd.step()
+        cosine.step()
+        w.add_scalar("train/loss", loss.item(), step)
+logged = read_scalars(RUNS / "lr_schedule").pivot(index="step", columns="tag", values="value")
+print(logged.iloc[[0, 1, len(logged) // 2, -1]].round(4))
+
+# %% [markdown]
+# <div class="admonition warning">
+# <p class="admonition-title">If you come from the posts</p>
+#
+# Post 003 (*27. TensorBoard 시각화*, section 3.3) logs the rate once per epoch, *after*
+# `scheduler.step()`: `writer.add_scalar('Learning_Rate', scheduler.get_last_lr()[0], epoch)`.
+# By then the scheduler has moved on, so the point at epoch *e* is the rate of epoch *e + 1*:
+# the first epoch's rate never appears, and the curve reaches zero one epoch early. Its loop,
+# run below with a 3-epoch cosine, next to the rates the three epochs really trained with.
+#
+# </div>
+
+# %%
+post_opt = torch.optim.SGD(TinyMLP(64, 32).parameters(), lr=0.1)
+post_sched = CosineAnnealingLR(post_opt, T_max=3)  # post 003: stepped once per epoch
+used = []
+with SummaryWriter(RUNS / "lr_post003") as w:
+    for epoch in range(3):
+        used.append(post_sched.get_last_lr()[0])  # the rate this epoch trains with
+        post_opt.step()  # train_one_epoch() would go here
+        post_sched.step()
+        w.add_scalar("Learning_Rate", post_sched.get_last_lr()[0], epoch)  # the post's line
+logged_by_post = read_scalars(RUNS / "lr_post003").value.round(4).tolist()
+print("rate each epoch trained with:", [round(v, 4) for v in used])
+print("what post 003 logs per epoch:", logged_by_post)
+
+fig, ax = plt.subplots(figsize=(6, 2.8))
+ax.plot(logged.index, logged["train/lr"], label="train/lr, logged before each step")
+ax.set(xlabel="step", ylabel="learning rate", title="CosineAnnealingLR, read back from the run")
+ax2 = ax.twinx()
+ax2.plot(logged.index, logged["train/loss"], color="tab:orange", lw=0.8, alpha=0.7)
+ax2.set_ylabel("train/loss", color="tab:orange")
+ax.legend(loc="upper right")
+save_figure(fig, "lr_schedule", OUT)
+plt.show()
+
+# %% [markdown]
 # ## 3. Images: make_grid, un-normalizing, grayscale
 #
 # `add_image` wants one CHW image with values in [0, 1]: tile a batch with `make_grid`
@@ -175,6 +245,143 @@ ax.imshow(make_grid(torch.cat(rows), nrow=16, pad_value=1).permute(1, 2, 0))
 ax.set(xticks=[], yticks=[9 * i + 5 for i in range(4)], title="reconstructions, epoch by epoch")
 ax.set_yticklabels(["input", "epoch 1", "epoch 4", "epoch 20"])
 save_figure(fig, "autoencoder_epochs", OUT)
+plt.show()
+
+# %% [markdown]
+# <div class="admonition warning">
+# <p class="admonition-title">If you come from the posts</p>
+#
+# Post 002 (*Pytorch의 시각화 및 학습 현황 확인*, its TensorBoard part) undoes a `Normalize`
+# given in 0–255 units with a helper `rgb_inverse_normalize` that ends in
+# `rgb.type(torch.uint8)` and returns `rgb`, then calls `grayscale_3ch(x, mean, std)`.
+# `.type()` and `.to()` return a *new* tensor, so the cast is thrown away and the image stays
+# float32; and `grayscale_3ch` takes one argument. Both, as published, on one test image:
+#
+# </div>
+
+
+# %%
+def rgb_inverse_normalize(x, mean, std):  # post 002, as published
+    rgb = x.clone()
+    for i in range(3):
+        rgb[i] *= std[i]
+    for i in range(3):
+        rgb[i] += mean[i]
+    rgb.type(torch.uint8)
+    return rgb
+
+
+def grayscale_3ch(x):  # post 002, as published
+    return x.unsqueeze(0).expand(3, -1, -1)
+
+
+mean255, std255 = [255 * m for m in SHAPES_MEAN], [255 * s for s in SHAPES_STD]
+published = rgb_inverse_normalize(x_test[0], mean255, std255)
+low, high = published.min().item(), published.max().item()
+print(f"post 002's helper returns {published.dtype}, values {low:.2f} … {high:.2f}")
+try:
+    grayscale_3ch(x_test[0, 0], mean255[0], std255[0])
+except TypeError as err:
+    print(f"{type(err).__name__}: {err}")
+
+# %% [markdown]
+# The fix keeps what the cast returns, after rounding and clipping (a bare cast truncates
+# 154.9 to 154 and wraps 256 to 0): `(x * std + mean).round().clamp(0, 255).to(torch.uint8)`.
+# That is `lessonlib.plotting.inverse_normalize_uint8`; a grayscale channel goes through it
+# with its own mean and std, and `gray_to_rgb` then repeats it three times. `add_image`
+# takes uint8 images as they are (0–255), float images as 0–1.
+
+# %%
+fixed = inverse_normalize_uint8(x_test[0], mean255, std255)
+gray = gray_to_rgb(inverse_normalize_uint8(x_test[0, 0], mean255[:1], std255[:1]))
+print(f"fixed: {fixed.dtype}, values {fixed.min()} … {fixed.max()}; grayscale: {tuple(gray.shape)}")
+writer.add_image("inputs/uint8", fixed, 0)
+writer.add_image("inputs/gray_3ch", gray, 0)
+
+# %% [markdown]
+# ### A generator's samples, epoch by epoch
+#
+# A generative model is judged by eye: log a grid of its samples every epoch, drawn from
+# the **same** fixed noise, and the step slider of the Images dashboard plays its training
+# back. Here a tiny GAN (two small MLPs) learns the 16×16 silhouettes of the shapes (their
+# masks) for 5 epochs, a couple of seconds.
+
+# %%
+masks16 = torch.from_numpy(shapes_splits(n_train=1500, n_test=300, size=16)[0].masks)
+real_all = masks16.flatten(1).float() * 2 - 1  # 256 values in [-1, 1], like G's tanh
+Z = 16
+G = nn.Sequential(nn.Linear(Z, 128), nn.ReLU(), nn.Linear(128, 256), nn.Tanh())
+D = nn.Sequential(nn.Linear(256, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))
+
+# %% [markdown]
+# <div class="admonition warning">
+# <p class="admonition-title">If you come from the posts</p>
+#
+# Post 003's `GANTrainer.log_generated_images` (section 4.2) moves its noise with
+# `self.fixed_noise.to(self.G.device)`, calls `torchvision.utils.make_grid` in a file that
+# never imports `torchvision`, and its `Trainer` classes default to `device='cuda'`. A module
+# has no `.device` (its parameters do), and on a machine without a GPU `.to("cuda")` fails:
+#
+# </div>
+
+# %%
+try:
+    print(G.device)
+except AttributeError as err:
+    print(f"{type(err).__name__}: {err}")
+try:
+    print(torchvision.utils.make_grid)  # noqa: F821 (we import make_grid, not torchvision)
+except NameError as err:
+    print(f"{type(err).__name__}: {err}")
+if torch.cuda.is_available():
+    print("this machine has a GPU: device='cuda' works here, and fails on a CPU-only one")
+else:
+    try:
+        nn.Linear(2, 2).to("cuda")
+    except RuntimeError as err:
+        print(f"{type(err).__name__}: {str(err).split('. ')[0]}.")
+
+# %% [markdown]
+# The device-agnostic way: pick the device once, move the models and the fixed noise there
+# once, and create every new tensor on it (`device=dev`). Where only a module is at hand,
+# `next(module.parameters()).device` says where it lives.
+
+# %%
+dev = device()  # torch.device("cuda" if torch.cuda.is_available() else "cpu")
+G, D, real_all = G.to(dev), D.to(dev), real_all.to(dev)
+fixed_noise = torch.randn(32, Z, device=dev)  # the same 32 points every epoch
+opt_g = torch.optim.Adam(G.parameters(), lr=2e-3, betas=(0.5, 0.999))
+opt_d = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999))
+bce = nn.functional.binary_cross_entropy_with_logits
+sample_rows = []
+with SummaryWriter(RUNS / "gan") as w:
+    for epoch in range(1, 6):
+        order = torch.randperm(len(real_all), device=dev)
+        for i in range(0, len(real_all), 32):
+            real = real_all[order[i : i + 32]]
+            ones = torch.ones(len(real), 1, device=dev)
+            zeros = torch.zeros(len(real), 1, device=dev)
+            fake = G(torch.randn(len(real), Z, device=dev))
+            loss_d = bce(D(real), ones) + bce(D(fake.detach()), zeros)
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+            loss_g = bce(D(fake), ones)
+            opt_g.zero_grad()
+            loss_g.backward()
+            opt_g.step()
+        with torch.no_grad():
+            samples = (G(fixed_noise).view(-1, 1, 16, 16) + 1) / 2  # images in [0, 1]
+        w.add_image("generated/samples", make_grid(samples, nrow=16, pad_value=0.5), epoch)
+        w.add_scalars("gan/loss", {"D": loss_d.item(), "G": loss_g.item()}, epoch)
+        sample_rows.append(samples[:16].cpu())
+print("generator lives on:", next(G.parameters()).device)
+fig, ax = plt.subplots(figsize=(8, 3.4))
+rows = torch.cat([*sample_rows, masks16[:16, None].float()])
+ax.imshow(make_grid(rows, nrow=16, pad_value=0.5).permute(1, 2, 0))
+ax.set(xticks=[], yticks=[18 * i + 10 for i in range(6)], title="generated/samples by epoch")
+ax.set_yticklabels([f"epoch {e}" for e in range(1, 6)] + ["real masks"])
+save_figure(fig, "gan_samples", OUT)
 plt.show()
 
 # %% [markdown]
@@ -292,6 +499,56 @@ with SummaryWriter(RUNS / "graph_dict_model") as w:
     print("→ the wrapper traced fine")
 
 # %% [markdown]
+# <div class="admonition warning">
+# <p class="admonition-title">If you come from the posts</p>
+#
+# Post 003 (*27. TensorBoard 시각화*, section 6.2) logs a transformer's graph with
+# `writer.add_graph(vit_b_16(pretrained=False), torch.randn(1, 3, 224, 224))`. Today that
+# fails, in train mode, after `eval()`, and with `use_strict_trace=False` alike. Below:
+# torchvision's `vit_b_16` with random weights (`weights=None`; the post's `pretrained=` is
+# deprecated), at 32×32 pixels so that it runs in seconds (224 fails the same way), in eval
+# mode and with the non-strict tracer:
+#
+# </div>
+
+# %%
+from torchvision.models import vit_b_16
+
+vit = vit_b_16(weights=None, image_size=32).eval()
+tiny_image = torch.randn(1, 3, 32, 32)
+with SummaryWriter(RUNS / "graph_vit_b_16") as w, warnings.catch_warnings():
+    warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the tracer's own remarks
+    try:
+        w.add_graph(vit, tiny_image, use_strict_trace=False)
+    except torch.jit.TracingCheckError as err:
+        print(f"{type(err).__name__}: {str(err).splitlines()[0]}")
+        print(str(err).splitlines()[1].strip())
+
+# %% [markdown]
+# Why: `add_graph` traces the model, then traces it again to check the result, and the
+# check runs under `torch.no_grad()`. `nn.MultiheadAttention` in eval mode takes a fused
+# fast path only when no gradient is recorded, so the two traces take different code and
+# differ. Trace under `no_grad` yourself and both take the fast path:
+
+# %%
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+with SummaryWriter(RUNS / "graph_vit_b_16") as w, torch.no_grad(), warnings.catch_warnings():
+    warnings.simplefilter("ignore", torch.jit.TracerWarning)
+    w.add_graph(vit, tiny_image)
+graph_def = EventAccumulator(str(RUNS / "graph_vit_b_16")).Reload().Graph()  # read it back
+ops = [node.op for node in graph_def.node]
+fused = ops.count("aten::_native_multi_head_attention")
+print(f"vit_b_16 graph: {len(ops)} nodes, among them {fused} fused attention ops")
+
+# %% [markdown]
+# The limit: this is the inference graph, and each attention block is one fused
+# `_native_multi_head_attention` node, without its query, key and value projections or its
+# softmax. To see inside one, trace that block's pieces with gradients on (the MLP block,
+# `vit.encoder.layers[0].mlp`, traces fine), or draw the module graph with torchview
+# (lesson 01), which does not use the tracer.
+
+# %% [markdown]
 # ## 7. Embeddings in the projector
 #
 # `add_embedding(features, metadata, label_img)` writes the vectors, one label per row
@@ -324,6 +581,10 @@ plt.show()
 # runs. `add_text` renders markdown (indent by four spaces to keep a table's columns).
 # `add_audio` takes samples in [-1, 1]. `add_pr_curve(tag, labels, probabilities)` draws
 # precision against recall — one curve per class, one-vs-rest.
+#
+# Post 003 loads its audio with `torchaudio.load`; no torchaudio release on the package
+# index matches our torch 2.14.1 (the newest, 2.11.1, pins torch 2.11), so the clip below is
+# synthesized with torch alone.
 
 # %%
 from torchinfo import summary
@@ -374,10 +635,23 @@ print(curves.pivot(index="step", columns="run", values="value").round(3))
 # optuna-integration's `TensorBoardCallback` needs TensorFlow; logging each trial
 # yourself takes three lines: a writer per trial, its curve, and `add_hparams` with the
 # sampled parameters. The HParams dashboard then doubles as the study's history.
+#
+# <div class="admonition warning">
+# <p class="admonition-title">If you come from the posts</p>
+#
+# Post 003 (section 8.2) imports `from optuna.integration import TensorBoardCallback`.
+# The integrations have moved out of optuna into the separate `optuna-integration` package,
+# whose TensorBoard callback also needs TensorFlow; with optuna alone the import fails:
+#
+# </div>
 
 # %%
 import optuna
 
+try:
+    from optuna.integration import TensorBoardCallback  # noqa: F401 (post 003)
+except ImportError as err:
+    print(f"{type(err).__name__}: {str(err).strip().splitlines()[0]}")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 

@@ -33,6 +33,7 @@ from lessonlib.gradcam import (
     capture_outputs,
     grad_cam,
     grad_cam_and_logits,
+    hook_count,
     image_grid,
     min_max,
     overlay,
@@ -154,6 +155,66 @@ save(image_grid(panels, [["image", "8×8 map", "upsampled", "overlay"]], cell=2.
 t0 = time.perf_counter()
 cams = grad_cam(model, LAYER, x, pred)
 print(f"Grad-CAM of {len(x)} test images in {time.perf_counter() - t0:.2f} s: {tuple(cams.shape)}")
+
+# %% [markdown]
+# <div class="admonition warning">
+# <p class="admonition-title">If you come from the posts</p>
+#
+# Post 003 (*27. TensorBoard 시각화*, section 4.4) registers its two hooks in
+# `GradCAM.__init__` and never removes them, and its `log_gradcam` builds a new `GradCAM` on
+# each call. Every call leaves one forward and one backward hook on the layer: they pile up,
+# every later forward and backward pass runs them all, and each keeps its object and the
+# tensors it saved alive. The post's class as published (its plotting left out), called
+# twice on a copy of our model:
+#
+# </div>
+
+
+# %%
+class PostGradCAM:  # post 003, section 4.4, as published
+    def __init__(self, model, target_layer):
+        self.model = model
+        self.target_layer = target_layer
+        self.gradients = None
+        self.activations = None
+        target_layer.register_forward_hook(self.save_activation)
+        target_layer.register_full_backward_hook(self.save_gradient)
+
+    def save_activation(self, module, input, output):
+        self.activations = output.detach()
+
+    def save_gradient(self, module, grad_input, grad_output):
+        self.gradients = grad_output[0].detach()
+
+    def __call__(self, x, class_idx=None):
+        self.model.eval()
+        output = self.model(x)
+        if class_idx is None:
+            class_idx = output.argmax(dim=1)
+        self.model.zero_grad()
+        one_hot = torch.zeros_like(output)
+        one_hot[0, class_idx] = 1
+        output.backward(gradient=one_hot)
+        weights = self.gradients.mean(dim=(2, 3), keepdim=True)
+        cam = F.relu((weights * self.activations).sum(dim=1, keepdim=True))
+        return F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)
+
+
+post_model = copy.deepcopy(model)
+for call in (1, 2):
+    PostGradCAM(post_model, post_model.get_submodule(LAYER))(x[:1])
+    print(f"post 003's GradCAM, after call {call}: {hook_count(post_model)} hooks on the model")
+
+# %% [markdown]
+# A hook stays on its module until its handle's `remove()` is called. Keep the handle,
+# remove it in a `finally` block (as `grad_cam_by_hand` above does), or register hooks
+# once for the object's whole life and remove them when done with it. `lessonlib`'s
+# `grad_cam`, called twice, leaves nothing behind:
+
+# %%
+for call in (1, 2):
+    grad_cam(model, LAYER, x[:1])
+    print(f"lessonlib's grad_cam, after call {call}: {hook_count(model)} hooks on the model")
 
 # %% [markdown]
 # ### What an in-place ReLU does to hooks
