@@ -19,7 +19,8 @@ import warnings
 import torch
 from torch import nn
 
-from lessonlib.graphs import first, graph_size, render, show_image
+from lessonlib.figures import show_figure, show_figures
+from lessonlib.graphs import first, graph_size, render
 from lessonlib.paths import build_dir
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # torchviz imports distutils
@@ -40,9 +41,9 @@ b = torch.tensor(0.1)  # a constant: no gradient wanted
 y = (w * x).sum() + b
 
 for name, t in {"x": x, "w": w, "b": b, "y": y}.items():
-    print(
-        f"{name}: requires_grad={t.requires_grad!s:5}  is_leaf={t.is_leaf!s:5}  grad_fn={t.grad_fn}"
-    )
+    # type(...).__name__: the node's name without its memory address (<... object at 0x7f…>)
+    node = type(t.grad_fn).__name__ if t.grad_fn is not None else None
+    print(f"{name}: requires_grad={t.requires_grad!s:5}  is_leaf={t.is_leaf!s:5}  grad_fn={node}")
 
 # %% [markdown]
 # `y.grad_fn` is an `AddBackward0`: the last operation was `+ b`. Its `next_functions` are
@@ -89,7 +90,15 @@ y = (w * x).sum() + b
 expr_graph = make_dot(y, params={"x": x, "w": w})
 files = render(expr_graph, "expression", OUT)
 print("nodes, edges:", graph_size(expr_graph))
-show_image(first(files, ".png"))
+show_figure(
+    first(files, ".png"),
+    caption="The backward graph of y = (w * x).sum() + b, drawn by make_dot. Read it from "
+    "the green output at the bottom upwards: AddBackward0, SumBackward0 and MulBackward0 "
+    "lead to the two blue leaves w and x; b is a constant and has no box.",
+    alt="torchviz graph: the blue leaves w and x at the top, each above an AccumulateGrad "
+    "node; both feed MulBackward0, then SumBackward0, AddBackward0 and the green output box.",
+    width=360,
+)
 
 # %% [markdown]
 # ### An MLP, with attributes and saved tensors
@@ -103,7 +112,14 @@ show_image(first(files, ".png"))
 mlp = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
 loss = mlp(torch.randn(4, 8)).pow(2).mean()
 mlp_graph = make_dot(loss, params=dict(mlp.named_parameters()))
-show_image(first(render(mlp_graph, "mlp", OUT), ".png"))
+show_figure(
+    first(render(mlp_graph, "mlp", OUT), ".png"),
+    caption="The MLP's backward graph: each Linear is an AddmmBackward0 with a TBackward0 "
+    "for its transposed weight, named after its parameter (0.weight, 2.bias …).",
+    alt="torchviz graph of a two-layer MLP: from the loss (green) through MeanBackward0, "
+    "PowBackward0, two AddmmBackward0 and a ReluBackward0 down to four blue parameter leaves.",
+    width=520,
+)
 print("plain graph (nodes, edges):", graph_size(mlp_graph))
 
 # %% [markdown]
@@ -130,7 +146,13 @@ print("graph with Variable:", graph_size(with_variable), "| without:", graph_siz
 
 # %%
 detailed = make_dot(loss, params=dict(mlp.named_parameters()), show_attrs=True, show_saved=True)
-show_image(first(render(detailed, "mlp_attrs_saved", OUT), ".png"))
+show_figure(
+    first(render(detailed, "mlp_attrs_saved", OUT), ".png"),
+    caption="The same graph with show_attrs=True and show_saved=True: the orange boxes are "
+    "the tensors each backward function kept from the forward pass.",
+    alt="The MLP's torchviz graph with attribute text inside each grey node and orange boxes "
+    "beside them for saved tensors such as mat1, mat2 and result.",
+)
 print("with attributes and saved tensors (nodes, edges):", graph_size(detailed))
 
 # %% [markdown]
@@ -163,7 +185,15 @@ class SmallCNN(nn.Module):
 
 
 cnn_view = draw_graph(SmallCNN(), input_size=(1, 3, 64, 64), expand_nested=True)
-show_image(first(render(cnn_view.visual_graph, "small_cnn_torchview", OUT), ".png"))
+show_figure(
+    first(render(cnn_view.visual_graph, "small_cnn_torchview", OUT), ".png"),
+    caption="torchview's module graph of the small CNN: one box per module with its input "
+    "and output shapes, from the (1, 3, 64, 64) input to the (1, 5) logits.",
+    alt="A vertical chain of boxes: input-tensor, Conv2d, ReLU, MaxPool2d, Conv2d, ReLU, "
+    "AdaptiveAvgPool2d inside a Sequential frame, then Linear and the output tensor, each "
+    "labelled with shapes.",
+    width=320,
+)
 
 # %% [markdown]
 # ### resnet18 at depth 1, 2 and 3
@@ -176,11 +206,24 @@ show_image(first(render(cnn_view.visual_graph, "small_cnn_torchview", OUT), ".pn
 from torchvision.models import resnet18
 
 resnet = resnet18(weights=None).eval()
+pictures = []
 for depth in (1, 2, 3):
     view = draw_graph(resnet, input_size=(1, 3, 224, 224), depth=depth, expand_nested=True)
-    files = render(view.visual_graph, f"resnet18_depth{depth}", OUT)
+    pictures.append(first(render(view.visual_graph, f"resnet18_depth{depth}", OUT), ".png"))
     print(f"depth {depth}: (nodes, edges) = {graph_size(view.visual_graph)}")
-show_image(first(files, ".png"), width=420)
+show_figures(
+    pictures,
+    caption="resnet18 at depth 1, 2 and 3, side by side (click one to zoom). Depth 1: the "
+    "stem and four stages; depth 2: two BasicBlocks per stage; depth 3: each block's "
+    "convolutions, and the skip connection that joins them again.",
+    alts=[
+        "A short chain: conv1, bn1, relu, maxpool, layer1 to layer4 as single boxes, avgpool, fc.",
+        "The same chain with each of layer1 to layer4 opened into two BasicBlock boxes.",
+        "A tall graph: every BasicBlock opened into Conv2d, BatchNorm2d and ReLU, with a "
+        "second branch (the skip connection) rejoining at an add node.",
+    ],
+    labels=["depth 1", "depth 2", "depth 3"],
+)
 
 # %% [markdown]
 # **Which view when?** Use the **backward graph** (torchviz, or `grad_fn` by hand) to debug
@@ -211,7 +254,8 @@ big_out = big(torch.randn(1, 3, 224, 224))  # the logits, not a loss
 big_graph = make_dot(big_out, params=dict(big.named_parameters()))
 n_nodes, n_edges = graph_size(big_graph)
 print(f"resnet18 backward graph: {n_nodes} nodes, {n_edges} edges")
-render(big_graph, "resnet18_backward", OUT, formats=("svg",))
+written = render(big_graph, "resnet18_backward", OUT, formats=("svg",))
+print("written to build/01/:", ", ".join(p.name for p in written))
 
 # %% [markdown]
 # **`dot` missing.** torchviz and torchview only *describe* graphs; drawing needs
