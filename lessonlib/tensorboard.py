@@ -538,6 +538,7 @@ def screenshot_dashboard(
     timeout: float = 60,
     min_lines: int = 1,
     ignore_outliers: bool = False,
+    crop: bool = False,
 ) -> dict[str, Any]:
     """Open ``url#dashboard`` in headless chromium, wait until it is drawn, save a PNG.
 
@@ -546,7 +547,8 @@ def screenshot_dashboard(
     appended to the hash (e.g. ``&tagFilter=^train``); the scalars page's "ignore
     outliers" box is unticked unless ``ignore_outliers``, so no curve leaves its chart.
     Returns what was found: chart cards, drawn lines, requests to other hosts. Works in a
-    notebook too (Playwright's sync API runs in a worker thread there).
+    notebook too (Playwright's sync API runs in a worker thread there). With ``crop`` the
+    picture keeps only the charts (``DASHBOARD_CROPS``), not the header or the runs sidebar.
     """
     if not chromium_available():
         raise LessonlibError(
@@ -561,7 +563,7 @@ def screenshot_dashboard(
             result.update(
                 _screenshot(
                     url, Path(path), dashboard, query, (width, height), timeout, min_lines,
-                    ignore_outliers,
+                    ignore_outliers, crop,
                 )
             )  # fmt: skip
         except BaseException as err:  # re-raised in the caller's thread
@@ -576,7 +578,7 @@ def screenshot_dashboard(
 
 
 def _screenshot(
-    url, path: Path, dashboard, query, size, timeout, min_lines, ignore_outliers
+    url, path: Path, dashboard, query, size, timeout, min_lines, ignore_outliers, crop=False
 ) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -617,7 +619,11 @@ def _screenshot(
             else:
                 page.wait_for_load_state("networkidle", timeout=timeout * 1000)
                 page.wait_for_timeout(1000)
-            page.screenshot(path=str(path))
+            if crop:
+                x, y, w, h = DASHBOARD_CROPS[dashboard]
+                page.screenshot(path=str(path), clip={"x": x, "y": y, "width": w, "height": h})
+            else:
+                page.screenshot(path=str(path))
         finally:
             browser.close()
     return {"path": path, "cards": cards, "lines": lines, "outside_requests": outside}
@@ -626,6 +632,7 @@ def _screenshot(
 # Where each dashboard draws what matters at 1280×900: (x, y, width, height) of the part to
 # keep, leaving out the header and the runs sidebar (which shows the machine's logdir path).
 DASHBOARD_CROPS = {
+    "scalars": (300, 64, 980, 560),
     "images": (300, 64, 980, 700),
     "histograms": (300, 64, 980, 620),
     "distributions": (300, 64, 980, 620),
