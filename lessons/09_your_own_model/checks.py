@@ -341,17 +341,20 @@ CASES = [
         "a linear layer that expects another size",
         partial(shape_case, "plain", (2, 3, 64, 64)),
         same_failing_layer,
+        timeout=30.0,  # a process's first failing meta op loads torch's meta kernels (seconds)
     ),
     Case(
         "09.4",
         "a view in the model's own forward",
         partial(shape_case, "by_hand", (2, 3, 64, 64)),
         same_failing_layer,
+        timeout=30.0,  # a process's first failing meta op loads torch's meta kernels (seconds)
     ),
     Case(
         "09.4",
         "the size it was made for",
         partial(shape_case, "plain", (2, 3, 32, 32)),
         same_failing_layer,
+        timeout=30.0,  # a process's first failing meta op loads torch's meta kernels (seconds)
     ),
 ]

@@ -50,17 +50,20 @@ CASES = [
         "the model inside a Sequential",
         partial(visible.shape_case, "nested", (1, 3, 48, 48)),
         visible.same_failing_layer,
+        timeout=30.0,
     ),
     Case(
         "09.4",
         "one channel where the first conv wants three",
         partial(visible.shape_case, "plain", (2, 1, 32, 32)),
         visible.same_failing_layer,
+        timeout=30.0,
     ),
     Case(
         "09.4",
         "a batch of 64 images of 2048×2048 (free on meta)",
         partial(visible.shape_case, "plain", (64, 3, 2048, 2048)),
         visible.same_failing_layer,
+        timeout=30.0,
     ),
 ]
