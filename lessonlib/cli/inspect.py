@@ -67,4 +67,6 @@ def register(app: typer.Typer) -> None:
         for section in result.sections:
             mark = {"flag": "!", "skipped": "-"}.get(section.status, " ")
             typer.echo(f"{mark} {section.key:<12} {section.finding}")
+        times = ", ".join(f"{s.key} {s.seconds:.1f}" for s in result.sections if s.seconds >= 0.05)
+        typer.echo(f"seconds per view: {times}")
         typer.echo(f"report: {result.html} ({result.seconds:.1f} s); also {result.markdown.name}")
