@@ -161,9 +161,15 @@ def watch(
         try:
             report = check_lesson(item.lesson, root, warm=True)
         except LessonlibError as exc:
+            problem = str(exc)
+        except Exception as exc:  # noqa: BLE001 - the watch outlives any one failed check
+            problem = f"the check itself failed ({type(exc).__name__}: {exc})"
+        else:
+            problem = ""
+        if problem:
             console.clear()
-            console.print(f"lesson {item.lesson.id}: {exc}", style="red", markup=False)
-            console.print("[dim]waiting for the next save · q: quit[/]")
+            console.print(f"lesson {item.lesson.id}: {problem}", style="red", markup=False)
+            console.print("[dim]waiting for the next save · c: check again · q: quit[/]")
             return None
         console.clear()
         render(report, console, root_label=f"{label(item)} · {time.perf_counter() - t0:.1f} s")
