@@ -158,8 +158,12 @@ def visdom_client(
         )
     log = Path(fallback_log or log_to_filename or build_dir("visdom") / "offline.log")
     log.parent.mkdir(parents=True, exist_ok=True)
+    try:  # said relative to the course, as the learner types it
+        shown = log.resolve().relative_to(project_root())
+    except ValueError:
+        shown = log
     print(
-        f"No Visdom server answers at {url}, so plots are logged to {log} instead; start one "
+        f"No Visdom server answers at {url}, so plots are logged to {shown} instead; start one "
         "with 'lessonlib visdom' and replay the file with Visdom(port=...).replay_log(path)."
     )
     return Visdom(offline=True, log_to_filename=str(log), env=env)
