@@ -27,11 +27,12 @@ from sklearn.metrics import confusion_matrix
 from torchvision.utils import make_grid
 
 from lessonlib import data, models
+from lessonlib.figures import show_figure
 from lessonlib.paths import build_dir
-from lessonlib.plotting import per_class_indices, save_figure, unnormalize
+from lessonlib.plotting import per_class_indices, unnormalize
 
 torch.manual_seed(0)
-sns.set_theme(style="whitegrid")
+sns.set_theme(style="whitegrid", font_scale=1.4)  # labels legible at page width
 OUT = build_dir("02")
 
 # %% [markdown]
@@ -65,8 +66,15 @@ axes[1].imshow(make_grid(fixed, nrow=8).permute(1, 2, 0))
 axes[1].set_title("un-normalized first: the real colours")
 for ax in axes:
     ax.axis("off")
-save_figure(fig, "normalize_grid", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="normalize_grid",
+    out_dir=OUT,
+    caption="Sixteen shapes after Normalize, shown as is (left: values outside [0, 1] "
+    "clipped, colours wrong) and after undoing it (right: the real colours).",
+    alt="Two grids of 16 shape images in two rows of 8: on the left dark, "
+    "over-saturated colours; on the right the same shapes in their true colours.",
+)
 
 # %% [markdown]
 # **Grayscale.** scikit-learn's **digits** are 8x8 single-channel images. `imshow` of a 2-D
@@ -85,8 +93,15 @@ axes[2].imshow(make_grid(digits_train.images[:24], nrow=12, pad_value=0.5).permu
 axes[2].set_title("make_grid: 1 channel → 3 equal channels")
 for ax in axes:
     ax.axis("off")
-save_figure(fig, "digits_grayscale", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="digits_grayscale",
+    out_dir=OUT,
+    caption="One 8x8 digit with the default colormap (invented colours) and with "
+    'cmap="gray", then 24 digits tiled by make_grid as gray RGB.',
+    alt="A digit drawn in purple-orange colours, the same digit in gray levels, and a "
+    "grid of 24 gray handwritten digits.",
+)
 
 # %% [markdown]
 # ## 2. Class balance and samples per class
@@ -111,8 +126,16 @@ sns.countplot(data=shapes_df, x="class", hue="split", order=CLASSES, ax=axes[0])
 sns.countplot(data=digits_df, x="class", hue="split", order=DIGITS, ax=axes[1])
 axes[0].set_title("shapes")
 axes[1].set_title("digits")
-save_figure(fig, "class_balance", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="class_balance",
+    out_dir=OUT,
+    caption="How many images of each class: the shapes and digits splits are "
+    "balanced, the 150-digit subset is not.",
+    alt="Two bar charts of counts per class: shapes (5 classes) and digits (10 "
+    "classes), with train, test and subset bars; the subset's bars differ in "
+    "height.",
+)
 
 # %%
 per_class = 8
@@ -124,8 +147,15 @@ ax.set_yticks([2 + 66 * k + 32 for k in range(len(CLASSES))], CLASSES)
 ax.set_xticks([])
 ax.set_title(f"{per_class} training samples per class")
 ax.grid(False)
-save_figure(fig, "samples_per_class", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="samples_per_class",
+    out_dir=OUT,
+    caption="Eight training images per class, one row per class: the first look at "
+    "what the model must tell apart.",
+    alt="A grid of 40 small images in 5 rows labelled circle, square, triangle, cross "
+    "and diamond, each on a random background colour.",
+)
 
 # %% [markdown]
 # ## 3. Training curves
@@ -143,8 +173,15 @@ hist[["train_loss", "val_loss"]].plot(ax=axes[0], marker="o", title="loss (cross
 hist[["train_acc", "val_acc"]].plot(ax=axes[1], marker="o", title="accuracy")
 for ax in axes:
     ax.set_xlabel("epoch")
-save_figure(fig, "training_curves", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="training_curves",
+    out_dir=OUT,
+    caption="The small CNN's loss and accuracy per epoch, train and validation side "
+    "by side: the gap between the curves is what you watch.",
+    alt="Two line charts over epochs: loss falling for train and validation, accuracy "
+    "rising for both, close together.",
+)
 how = "from the cache" if result.from_cache else f"trained in {result.seconds:.0f} s"
 print(f"shapes CNN: test accuracy {result.test_accuracy:.1%} ({how})")
 
@@ -192,8 +229,17 @@ axes[1].axvline(best, color="gray", linestyle="--", label=f"lowest val loss (epo
 axes[1].set(xlabel="epoch", ylabel="loss")
 for ax in axes:
     ax.legend()
-save_figure(fig, "overfitting", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="overfitting",
+    out_dir=OUT,
+    caption="Overfitting on 150 digits. Left: every mini-batch's loss (noisy) and its "
+    "rolling mean. Right: training loss keeps falling while validation loss "
+    "turns up after the dashed line.",
+    alt="Two log-scale line charts: a noisy pale curve with a smooth curve through "
+    "it; then train loss falling towards zero while validation loss reaches a "
+    "minimum at a dashed vertical line and rises.",
+)
 print(f"val loss: {curve['val'][best]:.3f} at epoch {best}, {curve['val'][40]:.3f} at epoch 40")
 print(f"train loss at epoch 40: {curve['train'][40]:.4f}")
 
@@ -221,8 +267,15 @@ sns.heatmap(raw, annot=counts, fmt="", cmap="Blues", cbar=False, ax=axes[0])
 sns.heatmap(normed, annot=percent, fmt="", cmap="Blues", vmin=0, vmax=1, ax=axes[1])
 for ax, title in zip(axes, ["counts", "normalized by true class (recall)"], strict=True):
     ax.set(xlabel="predicted digit", ylabel="true digit", title=title)
-save_figure(fig, "confusion_matrix", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="confusion_matrix",
+    out_dir=OUT,
+    caption="The digits MLP's confusion matrix: counts (left) and each row normalized "
+    "to recall (right). Off-diagonal cells are the mistakes.",
+    alt="Two 10 by 10 blue heatmaps with true digit on the rows and predicted digit "
+    "on the columns, dark along the diagonal, a few small numbers off it.",
+)
 off = raw - np.diag(np.diag(raw))
 t, p = np.unravel_index(off.argmax(), off.shape)
 print(f"accuracy {np.trace(raw) / raw.sum():.1%}; most frequent mistake: {t} read as {p}")
@@ -244,8 +297,16 @@ units = make_grid(((w / lim + 1) / 2).reshape(32, 1, 8, 8), nrow=8, pad_value=0.
 axes[1].imshow(units[0], cmap="RdBu_r", vmin=0, vmax=1)
 axes[1].set_title("each row as an 8x8 image")
 axes[1].axis("off")
-save_figure(fig, "linear_weights", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="linear_weights",
+    out_dir=OUT,
+    caption="fc1.weight of the digits MLP: as a 32 x 64 heatmap (hard to read) and "
+    "each hidden unit's row reshaped to an 8x8 picture (red raises the unit, "
+    "blue lowers it).",
+    alt="A red-blue heatmap of 32 rows by 64 columns, and 32 small red-blue 8x8 tiles "
+    "arranged in four rows.",
+)
 
 # %% [markdown]
 # **Conv filters before and after training.** `small_cnn(seed)` rebuilds the exact
@@ -264,8 +325,15 @@ for ax, net, when in zip(axes, (untrained, cnn), ("before", "after"), strict=Tru
     ax.imshow(grid.permute(1, 2, 0), interpolation="nearest")
     ax.set_title(f"{when} training: features.0, {tuple(filters.shape)}")
     ax.axis("off")
-save_figure(fig, "conv_filters", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="conv_filters",
+    out_dir=OUT,
+    caption="The first conv layer's 3x3 RGB filters before and after training, each "
+    "scaled on its own: every filter moved.",
+    alt="Two rows of tiny coloured 3x3 squares, the filters before training above and "
+    "after training below.",
+)
 w0, w1 = untrained.features[0].weight, cnn.features[0].weight
 print(f"relative change of the first layer's weights: {(w1 - w0).norm() / w0.norm():.2f}")
 
@@ -283,8 +351,15 @@ for ax, name in zip(axes, layers, strict=True):
         sns.histplot(values, element="step", stat="density", alpha=0.4, label=when, ax=ax)
     ax.set(title=name, xlabel="weight")
 axes[0].legend()
-save_figure(fig, "weight_distributions", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="weight_distributions",
+    out_dir=OUT,
+    caption="Weight histograms per layer before (flat, uniform initialisation) and "
+    "after training (wider, bell-shaped).",
+    alt="One small histogram per Conv2d and Linear layer, each overlaying a flat "
+    "box-shaped before distribution and a wider rounded after distribution.",
+)
 
 # %% [markdown]
 # ## 6. Feature maps with forward hooks
@@ -329,8 +404,15 @@ for ax, name in zip(axes[1:], names, strict=True):
     ax.set_title(f"{name}: {tuple(activations[name].shape[1:])}")
 for ax in axes:
     ax.axis("off")
-save_figure(fig, "feature_maps", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="feature_maps",
+    out_dir=OUT,
+    caption="A test image and the first 8 feature maps after each ReLU, caught with "
+    "forward hooks: early maps trace edges, deeper ones are coarser.",
+    alt="A shape image, then three grids of 8 heat maps each in magenta-black tones, "
+    "getting smaller and blockier from left to right.",
+)
 
 # %% [markdown]
 # Early maps look like edge detectors on the image; deeper ones are coarser and respond
@@ -353,8 +435,16 @@ for ax, net, when in zip(axes, (untrained, cnn), ("before", "after"), strict=Tru
     xy = PCA(n_components=2).fit_transform(feats.numpy())
     sns.scatterplot(x=xy[:, 0], y=xy[:, 1], hue=names_test, hue_order=CLASSES, s=14, ax=ax)
     ax.set(xlabel="PC 1", ylabel="PC 2", title=f"{when} training: 600 test images")
-save_figure(fig, "embedding", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="embedding",
+    out_dir=OUT,
+    caption="PCA of the 32 features entering the classifier for 600 test images, "
+    "before and after training: after training the five classes form separate "
+    "clusters.",
+    alt="Two scatter plots coloured by class: on the left the colours are mixed in "
+    "one cloud; on the right they form five distinct groups.",
+)
 print("figures:", sorted(p.name for p in OUT.glob("*.png")))
 
 # %% [markdown]

@@ -26,9 +26,9 @@ from torch import nn
 from torchinfo import summary
 from torchvision.models import resnet18, vgg16
 
+from lessonlib.figures import show_figure
 from lessonlib.models import device
 from lessonlib.paths import build_dir
-from lessonlib.plotting import save_figure
 
 torch.manual_seed(0)
 OUT = build_dir("03")
@@ -79,15 +79,26 @@ print(f"TinyNet: {n_params:,} parameters in {len(list(net.parameters()))} tensor
 #
 # `summary(model, input_size=...)` builds a random input of that size (batch first), runs
 # one forward pass with hooks on every module, and tabulates what it saw. The call below is
-# the one from the source post; the figures must match the published ones exactly:
+# the one from source post 004 ("model structure visualization": `print(model)`, torchinfo,
+# torchviz, torchview on resnet18); our figures must match the ones it published exactly:
 # 11,689,512 parameters, 58.05 G mult-adds, 46.76 MB of parameters, 1271.92 MB for the
-# forward/backward pass.
+# forward/backward pass. The table has a row per module (about 70 for resnet18): below are
+# its head and its totals; the whole table is saved as `build/03/resnet18_b32_summary.txt`.
 
 # %%
 resnet = resnet18(weights=None)  # the architecture with random weights: no download
 t0 = time.perf_counter()
-stats = summary(resnet, input_size=(32, 3, 224, 224))
-print(f"(summary on the CPU took {time.perf_counter() - t0:.1f} s)")
+stats = summary(resnet, input_size=(32, 3, 224, 224), verbose=0)  # verbose=0: print it ourselves
+took = time.perf_counter() - t0
+table = str(stats)
+(OUT / "resnet18_b32_summary.txt").write_text(table, encoding="utf-8")
+lines = table.splitlines()
+rules = [i for i, line in enumerate(lines) if line.startswith("=")]  # the table's ==== lines
+hidden = rules[2] - rules[1] - 13
+print("\n".join(lines[: rules[1] + 13]))
+print(f"… {hidden} more rows: the full table is in build/03/resnet18_b32_summary.txt")
+print("\n".join(lines[rules[2] :]))
+print(f"(summary on the CPU took {took:.1f} s)")
 
 # %% [markdown]
 # <div class="admonition warning">
@@ -210,16 +221,19 @@ else:
 # - `row_settings`: `"depth"` (the `1-3` index), `"var_names"` (the attribute name),
 #   `"ascii_only"` (no box-drawing characters, for old terminals and some log viewers);
 # - `verbose`: 0 prints nothing (you still get the object), 1 prints the table (default in
-#   scripts), 2 also lists every weight and bias tensor.
+#   scripts; in a notebook the default is 0, so pass it to see the table), 2 also lists
+#   every weight and bias tensor.
 
 # %%
 cols = ["input_size", "output_size", "num_params", "params_percent", "kernel_size"]
 cols += ["mult_adds", "trainable"]
-_ = summary(net, input_size=(8, 3, 64, 64), col_names=cols, row_settings=("var_names",))
+_ = summary(net, (8, 3, 64, 64), col_names=cols, row_settings=("var_names",), verbose=1)
 
 # %%
 cols = ["output_size", "num_params", "mult_adds"]
-_ = summary(resnet, (1, 3, 224, 224), depth=1, col_names=cols, row_settings=["ascii_only"])
+_ = summary(
+    resnet, (1, 3, 224, 224), depth=1, col_names=cols, row_settings=["ascii_only"], verbose=1
+)
 
 # %%
 mlp = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
@@ -236,7 +250,7 @@ _ = summary(mlp, input_size=(1, 4), verbose=2)
 tuned = resnet18(weights=None)
 tuned.requires_grad_(False)
 tuned.fc = nn.Linear(512, 5)  # a new layer is trainable by default
-frozen = summary(tuned, (1, 3, 224, 224), depth=1, col_names=["num_params", "trainable"])
+frozen = summary(tuned, (1, 3, 224, 224), depth=1, col_names=["num_params", "trainable"], verbose=1)
 share = frozen.trainable_params / frozen.total_params
 print(f"trainable {frozen.trainable_params:,} of {frozen.total_params:,} ({share:.3%})")
 
@@ -271,15 +285,16 @@ try:
     legacy_summary(nn.LSTM(8, 16, batch_first=True), (5, 8), device="cpu")
 except Exception as err:
     print(f"torchsummary on an LSTM: {type(err).__name__}: {err}")
-_ = summary(nn.LSTM(8, 16, batch_first=True), input_size=(2, 5, 8))
+_ = summary(nn.LSTM(8, 16, batch_first=True), input_size=(2, 5, 8), verbose=1)
 
 # %% [markdown]
 # ## 6. vgg16 at batch 250, for free: the meta device
 #
-# The source post summarises `vgg16` for a batch of 250 images. On this 2-CPU machine that
-# forward pass takes about 65 s and 10 GB of memory — for a table whose numbers depend only
-# on shapes. Tensors on PyTorch's **meta device** have a shape and a dtype but no data:
-# operations on them compute output shapes and nothing else.
+# Source post 002 (torchsummary and torchinfo, Visdom, Netron) summarises `vgg16` for a
+# batch of 250 images with `summary(vgg, (250, 3, 224, 224))`. On the course's reference
+# machine (2 CPUs) that forward pass takes about 65 s and 10 GB of memory — for a table
+# whose numbers depend only on shapes. Tensors on PyTorch's **meta device** have a shape
+# and a dtype but no data: operations on them compute output shapes and nothing else.
 #
 # **The trap.** `summary(..., device="meta")` calls `model.to("meta")` on *your* model: the
 # weights are gone for good.
@@ -304,7 +319,7 @@ t0 = time.perf_counter()
 with torch.device("meta"):
     vgg_meta = vgg16(weights=None)
     batch_250 = torch.empty(250, 3, 224, 224)  # on meta too: no memory
-vgg_stats = summary(vgg_meta, input_data=batch_250, device="meta", depth=1)
+vgg_stats = summary(vgg_meta, input_data=batch_250, device="meta", depth=1, verbose=1)
 print(f"(built and summarised on meta in {time.perf_counter() - t0:.2f} s)")
 per_image = vgg_stats.total_mult_adds / 250 / 1e9
 print(f"vgg16: {vgg_stats.total_params:,} parameters, {per_image:.2f} G mult-adds per image")
@@ -327,8 +342,17 @@ axes[0].set(xlabel="parameters (millions)", title="vgg16: parameters per layer")
 axes[1].barh(labels, macs, color="tab:blue")
 axes[1].set(xlabel="mult-adds per image (G)", title="vgg16: compute per layer")
 axes[0].invert_yaxis()
-save_figure(fig, "vgg16_params_vs_compute", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="vgg16_params_vs_compute",
+    out_dir=OUT,
+    caption="vgg16 per layer, from one summary on the meta device: classifier.0 holds "
+    "most of the parameters (left), the convolutions do almost all of the "
+    "mult-adds (right).",
+    alt="Two horizontal bar charts sharing the layer names of vgg16: parameter counts "
+    "dominated by one long bar at classifier.0, and mult-adds per image spread "
+    "over the features convolutions with tiny bars for the classifier.",
+)
 fc = labels.index("classifier.0")
 print(f"classifier.0: {params[fc] / sum(params):.0%} of the parameters, ", end="")
 print(f"{macs[fc] / sum(macs):.2%} of the mult-adds")
@@ -351,7 +375,7 @@ print(f"twin on {twin.fc.weight.device}, original on {keeper.fc.weight.device}, 
 print(f"original unchanged: {torch.equal(before, keeper.fc.weight)}")
 
 # %% [markdown]
-# Compare with the post, made with an older torchinfo: same 138,357,544 parameters, but
+# Compare with post 002's table, made with an older torchinfo: same 138,357,544 parameters, but
 # "Params size (MB): 527.79" there versus 553.43 here — the old release divided by 2²⁰,
 # 1.8.0 divides by 10⁶ — and "Total mult-adds (G): 15.61" there versus 3.87 T for the
 # batch (15.48 G per image) here: counting rules moved between releases. Write down the
@@ -392,8 +416,7 @@ except ForwardFailed as err:
 # shows as a code block.
 
 # %%
-text = str(stats)
-(OUT / "resnet18_b32_summary.txt").write_text(text, encoding="utf-8")
+text = str(stats)  # resnet18's table, saved in section 2
 (OUT / "vgg16_b250_summary.txt").write_text(str(vgg_stats), encoding="utf-8")
 markdown = "\n".join("    " + line for line in text.splitlines())
 print("\n".join(markdown.splitlines()[-6:]))

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from lessonlib.data import SHAPE_CLASSES, shapes_splits
 from lessonlib.errors import LessonlibError
-from lessonlib.graphs import show_image
+from lessonlib.figures import show_figure
 from lessonlib.models import small_cnn, train_classifier
 from lessonlib.paths import build_dir
 from lessonlib.visdom import screenshot_visdom, start_visdom, visdom_client
@@ -178,7 +178,7 @@ print(f"features {tuple(features.shape)} -> points {tuple(points.shape)}")
 
 
 # %%
-def shot(name: str, env: str, height: int = 1150) -> None:
+def shot(name: str, env: str, caption: str, alt: str, height: int = 1150) -> None:
     """Screenshot environment ``env`` of the running server into build/05/``name``."""
     if server is None or viz.offline:
         print("(no screenshot: no Visdom server is running)")
@@ -186,12 +186,21 @@ def shot(name: str, env: str, height: int = 1150) -> None:
     try:
         drawn = screenshot_visdom(server.url, OUT / name, env=env, width=1280, height=height)
         print("drawn:", drawn)
-        show_image(OUT / name)
+        show_figure(OUT / name, caption=caption, alt=alt)
     except LessonlibError as err:
         print(err)
 
 
-shot("visdom_dashboard.png", ENV)
+shot(
+    "visdom_dashboard.png",
+    ENV,
+    caption="The real Visdom UI serving environment lesson05, photographed by headless "
+    "chromium: the train and val curves appended epoch by epoch, the image grid, the status "
+    "text, the confusion-matrix heatmap and the embedding scatter.",
+    alt="A Visdom page with several window panes: a line chart with two loss curves, a grid "
+    "of shape images, a text pane, a coloured 5 by 5 heatmap and a scatter plot of points "
+    "in five colours.",
+)
 
 # %% [markdown]
 # Everything the page shows is also readable from Python: `get_window_data` returns a
