@@ -235,10 +235,10 @@ show_figure(
     out_dir=OUT,
     caption="Overfitting on 150 digits. Left: every mini-batch's loss (noisy) and its "
     "rolling mean. Right: training loss keeps falling while validation loss "
-    "turns up after the dashed line.",
+    "stops improving at the dashed line: the gap is memorisation.",
     alt="Two log-scale line charts: a noisy pale curve with a smooth curve through "
-    "it; then train loss falling towards zero while validation loss reaches a "
-    "minimum at a dashed vertical line and rises.",
+    "it; then train loss falling towards zero while validation loss flattens out "
+    "well above it, its minimum marked by a dashed vertical line.",
 )
 print(f"val loss: {curve['val'][best]:.3f} at epoch {best}, {curve['val'][40]:.3f} at epoch 40")
 print(f"train loss at epoch 40: {curve['train'][40]:.4f}")
