@@ -9,6 +9,7 @@ hooks, ``torch.autograd.grad`` or a meta-device run, never with a solution.
 from __future__ import annotations
 
 import copy
+import sys
 from functools import partial
 
 import torch
@@ -16,6 +17,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from lessonlib.classroom.cases import Case, Inputs, expect, expect_close, expect_same_list, show
+from lessonlib.classroom.references.call_start import read_observed, with_hook, write_observed
+from lessonlib.classroom.references.gradcam import global_hook_total, hook_total
 
 # ---------------------------------------------------------------- models with planted problems
 
@@ -176,6 +179,90 @@ def shape_case(kind: str, shape: tuple[int, ...]) -> Inputs:
     return Inputs(model.eval(), tuple(shape))
 
 
+# ---------------------------------------------------------------- an earlier call, watched
+
+
+def _state(model: nn.Module) -> dict:
+    """What a call must leave as it was: hooks, mode, where the weights live, their .grad."""
+    params = list(model.parameters())
+    return {
+        "hooks": hook_total(model),
+        "training": model.training,
+        "devices": sorted({str(p.device) for p in params}),
+        "sum": float(sum(p.detach().double().sum() for p in params if not p.is_meta)),
+        "grads": sorted(
+            {"none" if p.grad is None else f"{float(p.grad.sum()):.6g}" for p in params}
+        ),
+    }
+
+
+def _watch(function: str, call: tuple):
+    """A ``before`` step: call the learner's ``function`` once on ``call`` and record what it
+    left behind on the model (and whether it raised)."""
+
+    def before(args: tuple) -> None:
+        func = sys.modules["exercises"].__dict__.get(function)
+        model, raised = call[0], None
+        start, hooks = _state(model), global_hook_total()
+        try:
+            func(*call)
+        except Exception as exc:  # noqa: BLE001 - recorded for the judge
+            raised = type(exc).__name__
+        after = {**_state(model), "global": global_hook_total() - hooks, "raised": raised}
+        write_observed("call", {"before": start, "after": after})
+
+    return before
+
+
+def watched(function: str, kind: str, *args) -> Inputs:
+    """A case whose sandbox first calls ``function`` once more and records what it left.
+
+    For 09.1/09.2 (``kind`` "bad_batch") that earlier call gets a batch the model refuses, so
+    it must raise, and leave no hook behind; for 09.3 and 09.4 it is the same call as the
+    case's, and the model must keep its hooks, mode, weights and .grad.
+    """
+    if kind == "bad_batch":
+        inputs = model_and_batch(*args)
+        earlier = (inputs.args[0], inputs.args[1][:, :-1])  # one channel or feature short
+    elif kind == "loss":
+        inputs = loss_case(*args)
+        earlier = inputs.args
+    else:
+        inputs = shape_case(*args)
+        earlier = inputs.args
+    return with_hook(inputs, _watch(function, earlier))
+
+
+def left_as_it_was(inputs, files, function: str, hint: int) -> None:
+    """Judge what the watched earlier call left on the model."""
+    if inputs.before is None:
+        return
+    record = read_observed(files, "call")
+    expect(record, "the grader's record of the earlier call is missing (did you delete it?).")
+    start, after = record["before"], record["after"]
+    raised = after["raised"]
+    done = f"after it raised {raised}" if raised else "after it returned"
+    keep = "keep every handle and remove it in a finally block"
+    expect(
+        after["hooks"] == start["hooks"],
+        f"{function}() left hooks on the model {done}: {keep}.",
+        hint,
+    )
+    expect(not after["global"], f"{function}() left a global module hook {done}: {keep}.", hint)
+    expect(after["training"] == start["training"], f"{function}() changed the model's mode.", hint)
+    expect(
+        after["devices"] == start["devices"] and after["sum"] == start["sum"],
+        f"{function}() moved or changed the caller's weights (devices now {after['devices']}): "
+        "work on a copy.",
+        hint,
+    )
+    expect(
+        after["grads"] == start["grads"],
+        f"{function}() changed the parameters' .grad: use torch.autograd.grad, not backward().",
+        hint,
+    )
+
+
 # ---------------------------------------------------------------- references
 
 
@@ -213,6 +300,7 @@ def _names(got, want: dict, what: str, hint: int | None = None) -> None:
 
 
 def same_zero_fractions(got, inputs, files) -> None:
+    left_as_it_was(inputs, files, "relu_zero_fractions", hint=1)
     want = {n: z / t for n, (z, t, _) in reference_relu_outputs(*inputs.args).items()}
     _names(got, want, "ReLU name -> fraction", hint=1)
     for name, value in want.items():
@@ -225,6 +313,7 @@ def same_zero_fractions(got, inputs, files) -> None:
 
 
 def same_dead_units(got, inputs, files) -> None:
+    left_as_it_was(inputs, files, "dead_units", hint=1)
     refs = reference_relu_outputs(*inputs.args)
     want = {n: torch.nonzero(~fired).flatten().tolist() for n, (_, _, fired) in refs.items()}
     _names(got, want, "ReLU name -> dead unit indices", hint=1)
@@ -254,6 +343,7 @@ def reference_flow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[s
 
 
 def same_gradient_flow(got, inputs, files) -> None:
+    left_as_it_was(inputs, files, "gradient_flow", hint=2)
     want = reference_flow(*inputs.args)
     expect(isinstance(got, dict), f"return a dict of weight name -> mean |grad|, not {show(got)}.")
     extra = sorted(set(map(str, got)) - set(want))
@@ -289,6 +379,7 @@ def reference_failing(model: nn.Module, shape: tuple[int, ...]) -> str | None:
 
 
 def same_failing_layer(got, inputs, files) -> None:
+    left_as_it_was(inputs, files, "failing_layer", hint=1)
     want = reference_failing(*inputs.args)
     if want is None:
         expect(got is None, f"this model runs at this shape: return None, not {show(got)}.", 3)
@@ -316,6 +407,13 @@ CASES = [
     ),
     Case("09.2", "an MLP with three dead units", partial(model_and_batch, "mlp"), same_dead_units),
     Case(
+        "09.1",
+        "no hook left, also after a batch the model refuses",
+        partial(watched, "relu_zero_fractions", "bad_batch", "cnn"),
+        same_zero_fractions,
+        hint=1,
+    ),
+    Case(
         "09.2",
         "a ReLU called twice: dead in one call is not dead",
         partial(model_and_batch, "twice"),
@@ -335,13 +433,25 @@ CASES = [
         partial(loss_case, "mlp"),
         same_gradient_flow,
     ),
-    Case("09.3", "a CNN with a frozen first conv", partial(loss_case, "cnn"), same_gradient_flow),
+    Case(
+        "09.3",
+        "a CNN with a frozen first conv; .grad left as it was",
+        partial(watched, "gradient_flow", "loss", "cnn"),
+        same_gradient_flow,
+    ),
     Case(
         "09.4",
         "a linear layer that expects another size",
         partial(shape_case, "plain", (2, 3, 64, 64)),
         same_failing_layer,
         timeout=30.0,  # a process's first failing meta op loads torch's meta kernels (seconds)
+    ),
+    Case(
+        "09.4",
+        "the caller's model keeps its weights",
+        partial(watched, "failing_layer", "shape", "plain", (2, 3, 64, 64)),
+        same_failing_layer,
+        timeout=30.0,
     ),
     Case(
         "09.4",
