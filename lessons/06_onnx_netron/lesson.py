@@ -29,7 +29,7 @@ from torch.export import Dim
 from torchvision.models import resnet18
 
 from lessonlib.errors import LessonlibError
-from lessonlib.graphs import show_image
+from lessonlib.figures import show_figure
 from lessonlib.models import small_cnn
 from lessonlib.netron import screenshot_netron_pages, serve_netron
 from lessonlib.paths import build_dir
@@ -251,7 +251,13 @@ ax.set_title("resnet18 exported with dynamo=True: op types")
 fig.tight_layout()
 fig.savefig(OUT / "resnet18_op_counts.png", dpi=120)
 plt.close(fig)
-show_image(OUT / "resnet18_op_counts.png")
+show_figure(
+    OUT / "resnet18_op_counts.png",
+    caption="The op types of resnet18's ONNX graph (dynamo export), counted with the onnx "
+    "API: 20 Conv and 8 Add (one per residual block), and no BatchNormalization: folded.",
+    alt="A horizontal bar chart of node counts per ONNX op type; Conv has the longest bar, "
+    "then Relu and Add, then a few op types with a single node each.",
+)
 
 # %% [markdown]
 # 20 convolutions (the stem, 16 in the eight residual blocks, 3 in the downsampling
@@ -285,7 +291,15 @@ try:
     fig.tight_layout()
     fig.savefig(OUT / "netron_onnx_vs_pth.png", dpi=110)
     plt.close(fig)
-    show_image(OUT / "netron_onnx_vs_pth.png")
+    show_figure(
+        OUT / "netron_onnx_vs_pth.png",
+        caption="Netron in headless chromium. Left, the exported small_cnn.onnx: operators "
+        "joined by edges that carry tensor shapes, batch×3×64×64 at the top. Right, the .pth "
+        "state dict: boxes of tensors with nothing connecting them.",
+        alt="Two Netron screenshots side by side: on the left a vertical chain of operator "
+        "boxes (Conv, Relu, MaxPool …, Gemm) linked by arrows; on the right separate boxes "
+        "listing weight and bias tensors, unconnected.",
+    )
 except LessonlibError as err:  # no chromium here: the exported files are still fine
     print(err)
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from lessonlib.data import shapes_splits
+from lessonlib.figures import show_figure
 from lessonlib.gradcam import (
     LayerNotFoundError,
     capture_outputs,
@@ -47,11 +48,9 @@ from lessonlib.paths import build_dir
 OUT = build_dir("07")
 
 
-def save(fig, name):
-    """Write the figure to build/07/<name>.png and show it (inline in a notebook)."""
-    fig.savefig(OUT / f"{name}.png", dpi=80)
-    plt.show()
-    plt.close(fig)
+def save(fig, name, *, caption, alt):
+    """Write the figure to build/07/<name>.png and show it, numbered, with its caption."""
+    show_figure(fig, name=name, out_dir=OUT, caption=caption, alt=alt, dpi=100)
 
 
 # %% [markdown]
@@ -76,8 +75,16 @@ with torch.no_grad():
     pred = model(x).argmax(1)
 source = "loaded from the cache" if result.from_cache else f"trained in {result.seconds:.1f} s"
 print(f"test accuracy {(pred == y).float().mean():.1%} on {len(y)} images ({source})")
-print(model)
-save(image_grid([x[:8]], [[classes[c] for c in y[:8]]], contours=masks[:8]), "shapes")
+# BatchNorm2d's default arguments left out, so that each layer fits on one line
+print(str(model).replace(", eps=1e-05, momentum=0.1, affine=True, track_running_stats=True", ""))
+save(
+    image_grid([x[:8]], [[classes[c] for c in y[:8]]], contours=masks[:8]),
+    "shapes",
+    caption="Eight test images with their true class; the white outline is each image's "
+    "mask, the shape's own pixels, used by the pointing game.",
+    alt="A row of eight shape images (circle, square, triangle, cross, diamond on "
+    "coloured backgrounds), each titled with its class and outlined in white.",
+)
 
 # %% [markdown]
 # ## 2. The last conv layer's feature maps, with a forward hook
@@ -99,7 +106,14 @@ finally:
     handle.remove()
 A = kept["A"][0]
 print("activation shape:", tuple(A.shape), "| hooks left:", len(layer._forward_hooks))
-save(image_grid([[x[0], *A[:8]], list(A[8:17])], cmap="viridis", cell=1.2), "feature_maps")
+save(
+    image_grid([[x[0], *A[:8]], list(A[8:17])], cmap="viridis", cell=1.2),
+    "feature_maps",
+    caption="The first test image and 17 of the 32 channels of features.19, caught with a "
+    "forward hook: 8×8 maps, bright where the channel fires.",
+    alt="A shape image followed by two rows of small 8 by 8 viridis heat maps, mostly "
+    "dark with a few bright cells around the shape's position.",
+)
 
 # %% [markdown]
 # ## 3. Grad-CAM from first principles
@@ -141,7 +155,15 @@ low, mine = grad_cam_by_hand(model, layer, x[0], pred[0])
 library = grad_cam(model, LAYER, x[:1], pred[:1])[0]
 print(f"by hand vs lessonlib.gradcam.grad_cam: max |diff| = {(mine - library).abs().max():.1e}")
 panels = [[x[0], low, mine, overlay(x[0], mine)]]
-save(image_grid(panels, [["image", "8×8 map", "upsampled", "overlay"]], cell=2.2), "by_hand")
+save(
+    image_grid(panels, [["image", "8×8 map", "upsampled", "overlay"]], cell=2.2),
+    "by_hand",
+    caption="Grad-CAM by hand for one image: the 8×8 map, the map upsampled to 64×64, and "
+    "the map blended over the image.",
+    alt="Four panels: a shape image, a coarse 8 by 8 jet heat map, the same map "
+    "smoothed to full size, and the image with the red-yellow heat blended over "
+    "the shape.",
+)
 
 # %% [markdown]
 # `lessonlib.gradcam.grad_cam` does the same for a whole batch with **one** forward and
@@ -272,7 +294,15 @@ def overlays(indices, *rows):
 wrong = (pred + 2) % len(classes)
 cams_wrong = grad_cam(model, LAYER, x, wrong)
 correct = torch.nonzero(pred == y)[:7, 0].tolist()
-save(overlays(correct, ("predicted", cams, pred), ("wrong", cams_wrong, wrong)), "overlays")
+save(
+    overlays(correct, ("predicted", cams, pred), ("wrong", cams_wrong, wrong)),
+    "overlays",
+    caption="Top row: seven correctly classified test images. Middle: Grad-CAM for the "
+    "predicted class, hot on the shape. Bottom: for a wrong class, the heat "
+    "wanders.",
+    alt="Three rows of seven images: the shapes; overlays with red heat on each "
+    "shape; overlays with heat scattered away from the shapes.",
+)
 
 # %% [markdown]
 # Now the test images the model got wrong: the map for the class it *predicted*, and for
@@ -284,7 +314,14 @@ print(f"{int((pred != y).sum())} misclassified test images")
 if mistakes:
     cams_true = grad_cam(model, LAYER, x, y)
     fig = overlays(mistakes, ("predicted", cams, pred), ("true", cams_true, y))
-    save(fig, "overlays_misclassified")
+    save(
+        fig,
+        "overlays_misclassified",
+        caption="The misclassified test images: Grad-CAM for the class the model "
+        "predicted (middle) and for the true class (bottom).",
+        alt="Three rows of small images: misclassified shapes, then two rows of "
+        "heat-map overlays titled with the predicted and the true class.",
+    )
 
 # %% [markdown]
 # ## 5. The same maps from captum and pytorch-grad-cam
@@ -295,8 +332,11 @@ if mistakes:
 
 # %%
 from captum.attr import LayerAttribution, LayerGradCam
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+with warnings.catch_warnings():  # its tqdm import asks for Jupyter widgets it does not use
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 sample, targets = x[:8], pred[:8]
 ours = grad_cam(model, LAYER, sample, targets)
@@ -309,7 +349,13 @@ for name, maps in [("captum", by_captum), ("pytorch-grad-cam", by_pgc)]:
     print(f"ours vs {name}: max |diff| after min-max = {diff:.1e}")
 names = ["lessonlib", "captum", "pytorch-grad-cam"]
 rows = [list(min_max(m)) for m in (ours, by_captum, by_pgc)]
-save(image_grid(rows, [[n] * 8 for n in names]), "three_libraries")
+save(
+    image_grid(rows, [[n] * 8 for n in names]),
+    "three_libraries",
+    caption="The same eight maps from lessonlib, captum and pytorch-grad-cam, each "
+    "min-max scaled: the rows are identical.",
+    alt="Three rows of eight jet heat maps, one row per library; the three rows look the same.",
+)
 
 # %% [markdown]
 # ## 6. Measuring: the pointing game
@@ -356,7 +402,14 @@ fig = image_grid(
 )
 for ax, i in zip(fig.axes, misses, strict=True):
     ax.plot(cams[i].argmax() % 64, cams[i].argmax() // 64, "w+", markersize=10)
-save(fig, "pointing_misses")
+save(
+    fig,
+    "pointing_misses",
+    caption="Strict misses of the pointing game: the white + marks the map's maximum, the "
+    "outline the shape; most lie a pixel or three off its contour.",
+    alt="A row of eight overlays with a white outline around each shape and a white "
+    "plus sign near, but just outside, the outline.",
+)
 
 # %% [markdown]
 # ### The sanity check (Adebayo et al., 2018)
@@ -375,7 +428,14 @@ def pointing_score(net):
 
 random_score, rand_cams, rand_pred = pointing_score(randomized_copy(model, seed=1))
 print(f"sanity check: trained {score:.1%} -> randomized weights {random_score:.1%}")
-save(overlays(correct, ("trained", cams, pred), ("random", rand_cams, rand_pred)), "sanity")
+save(
+    overlays(correct, ("trained", cams, pred), ("random", rand_cams, rand_pred)),
+    "sanity",
+    caption="The sanity check: maps for the trained model (middle) and for a copy with "
+    "every layer re-initialised (bottom), each for its own predictions.",
+    alt="Three rows of seven images: shapes, heat maps focused on the shapes, and "
+    "heat maps from the random model that are blotchy and off target.",
+)
 
 # %% [markdown]
 # Adebayo et al. also randomise *cascading*: the top layer first, then the next one down,
@@ -398,7 +458,15 @@ ax.axhline(chance, color="gray", ls="--", label="random point")
 ax.set(ylabel="pointing game", title="randomising layers from the top down")
 ax.legend()
 fig.tight_layout()
-save(fig, "sanity_cascade")
+save(
+    fig,
+    "sanity_cascade",
+    caption="The pointing game as layers are randomised from the top down: a random "
+    "classifier keeps most of the score; it collapses once the last conv layers "
+    "lose their training.",
+    alt="A bar chart: a tall trained bar, similar bars for the first randomised "
+    "layers, then bars dropping towards a dashed line marking a random point.",
+)
 
 # %% [markdown]
 # ## 7. The same code on resnet18
@@ -435,7 +503,14 @@ print("train mode:", caught[0].message)
 # padding. That is the sanity check again: nothing here was learned.
 
 # %%
-save(image_grid([[overlay(big[i], resnet_cams[i]) for i in range(4)]], cell=2.4), "resnet18")
+save(
+    image_grid([[overlay(big[i], resnet_cams[i]) for i in range(4)]], cell=2.4),
+    "resnet18",
+    caption="Grad-CAM at resnet18's layer4 with random weights, on four upsampled test "
+    "images: coarse blobs that follow borders and padding, not the shapes.",
+    alt="Four shape images at 224 pixels with large blurry heat blobs near the image "
+    "borders rather than on the shapes.",
+)
 
 # %% [markdown]
 # ## 8. Logging overlays to TensorBoard
