@@ -53,12 +53,15 @@ def onnx_view(ctx: Context) -> Section:
     params = sum(p.numel() for p in ctx.model.parameters())
     small = params * 4 <= KEEP_ONNX_BYTES
     path = (ctx.out if small else ctx.scratch) / "model.onnx"
-    how = "torch.onnx.export(..., dynamo=True)"
+    large = params > EXTERNAL_DATA_PARAMS
+    # A large model's weights go to a .onnx.data file beside it (Netron then loads only the
+    # graph), and onnxscript's optimiser is skipped: it halves vit_b_16's export time.
+    how = "torch.onnx.export(..., dynamo=True" + (", optimize=False)" if large else ")")
     try:
         with _quiet():
             torch.onnx.export(
                 ctx.model, tuple(ctx.inputs), str(path), dynamo=True, verbose=False,
-                external_data=params > EXTERNAL_DATA_PARAMS,
+                external_data=large, optimize=not large,
             )  # fmt: skip
     except Exception as first:  # noqa: BLE001 - try the legacy exporter before giving up
         how = "the legacy exporter (dynamo=False) after the dynamo exporter failed"
