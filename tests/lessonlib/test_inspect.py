@@ -132,6 +132,26 @@ def test_mlp_from_a_file(models_file: Path, tmp_path: Path) -> None:
     ]
 
 
+def test_weights_and_dtype(models_file: Path, tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                          nn.Linear(32, 5))  # fmt: skip
+    with torch.no_grad():
+        model[4].weight.fill_(0.5)
+    torch.save(model.state_dict(), tmp_path / "mlp.pth")
+    keep = ("summary", "weights", "activations", "gradients")
+    result = inspect_model(
+        f"{models_file}:mlp", ["8,20"], weights=tmp_path / "mlp.pth", dtype="float64",
+        out=tmp_path / "w", skip=tuple(set(SECTIONS) - set(keep)),
+    )  # fmt: skip
+    check_report(result, applies=set(keep))
+    assert "weights from mlp.pth" in result.markdown.read_text(encoding="utf-8")
+    assert "1 are constant (e.g. 4.weight)" in result.section("weights").finding
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
+    with pytest.raises(InspectError, match="does not fit mlp"):
+        inspect_model(f"{models_file}:mlp", ["8,20"], weights=tmp_path / "other.pth",
+                      out=tmp_path / "x")  # fmt: skip
+
+
 def test_a_module_object_is_left_as_it_was(tmp_path: Path) -> None:
     model = small_cnn(seed=1).train()
     for p in model.parameters():
