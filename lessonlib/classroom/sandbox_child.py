@@ -127,6 +127,14 @@ def _where(exc: BaseException, filename: str) -> str:
     return f"exercises.py:{line}" if line else ""
 
 
+def _raised_in(exc: BaseException, filename: str) -> bool:
+    """Was ``exc`` raised by the student's own file (a stub's TODO), not by a library it called?"""
+    last = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        last = frame.f_code.co_filename
+    return last == filename
+
+
 def _text(exc: BaseException) -> str:
     try:
         text = str(exc)
@@ -243,7 +251,7 @@ def run_submission(
                 type=type(exc).__name__,
                 message=_text(exc),
                 where=_where(exc, filename),
-                not_started=isinstance(exc, NotImplementedError),
+                not_started=isinstance(exc, NotImplementedError) and _raised_in(exc, filename),
             )
             continue
         finally:
