@@ -126,7 +126,7 @@ def screenshot_mlflow(
     *,
     run_names: list[str] | None = None,
     width: int = 1400,
-    height: int = 860,
+    height: int = 1100,
     timeout_s: float = 60.0,
 ) -> dict[str, Any]:
     """Photograph the experiment's chart view in headless chromium; return what it drew.
@@ -161,6 +161,9 @@ def _screenshot(url, png, experiment_id, run_names, width, height, timeout_s) ->
             page.wait_for_timeout(250)
         else:
             raise TimeoutError(f"MLflow's chart view drew {facts} in {timeout_s:.0f} s.")
+        close = page.get_by_role("button", name="Close", exact=True)
+        if close.count() == 1 and close.is_visible():  # the "MLflow Assistant" side panel
+            close.click()
         page.wait_for_timeout(1000)  # let the charts' transitions end before the picture
         facts = page.evaluate(_CHART_FACTS)
         page.screenshot(path=str(png))

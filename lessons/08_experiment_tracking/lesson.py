@@ -350,9 +350,10 @@ for name in runs:
 # ## 7. The comparison, measured
 #
 # Sizes are what each tool wrote for these three runs; "UI answers" is the time from
-# starting its server to its first answer (Neptune has no local UI); "per step" is the
-# time the training loop spent inside that tool's `log_metrics` calls, per call, against
-# the training step itself without logging (same runs, same process).
+# starting its server to its first answer, while this lesson trained beside it (Neptune
+# has no local UI); "ms per step" is the time the training loop spent inside that tool's
+# `log_metrics` calls, per call, against the training step itself without logging (same
+# runs, same process). `python benchmarks/bench_tracking.py` measures the same alone.
 
 # %%
 tb_seconds = first_answer["TensorBoard"].wait(60)
