@@ -12,12 +12,16 @@
 # `build/04/`. Browse the runs yourself afterwards with `lessonlib tensorboard 04`.
 
 # %%
+import contextlib
+import io
 import itertools
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 from urllib.parse import quote
 
 import matplotlib.pyplot as plt
@@ -29,10 +33,10 @@ from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
 from lessonlib.data import SHAPE_CLASSES, SHAPES_MEAN, SHAPES_STD, digits_splits, shapes_splits
-from lessonlib.graphs import show_image
+from lessonlib.figures import show_figure
 from lessonlib.models import SmallCNN, TinyMLP, device, train_classifier
 from lessonlib.paths import build_dir, project_root
-from lessonlib.plotting import gray_to_rgb, inverse_normalize_uint8, save_figure
+from lessonlib.plotting import gray_to_rgb, inverse_normalize_uint8
 from lessonlib.tensorboard import (
     Trainer,
     check_event_file,
@@ -40,6 +44,7 @@ from lessonlib.tensorboard import (
     free_port,
     read_scalars,
     screenshot_dashboard,
+    screenshot_dashboards,
     start_tensorboard,
 )
 
@@ -78,7 +83,10 @@ ranks = [
 
 # %%
 auto = SummaryWriter(comment="_lr0.1")
-print("default run folder:", os.path.relpath(auto.log_dir, OUT))
+print(
+    "default run folder:",
+    os.path.relpath(auto.log_dir, OUT).replace(socket.gethostname(), "<host>"),
+)
 auto.close()
 shutil.rmtree(auto.log_dir)
 
@@ -205,8 +213,17 @@ ax2 = ax.twinx()
 ax2.plot(logged.index, logged["train/loss"], color="tab:orange", lw=0.8, alpha=0.7)
 ax2.set_ylabel("train/loss", color="tab:orange")
 ax.legend(loc="upper right")
-save_figure(fig, "lr_schedule", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="lr_schedule",
+    out_dir=OUT,
+    caption="The learning rate logged as train/lr before each optimizer step, read "
+    "back from the event file: the cosine schedule's shape, with the training "
+    "loss on the right axis.",
+    alt="A line chart over training steps: a learning-rate curve falling along a "
+    "cosine from its start value towards zero, and a thinner orange loss curve "
+    "falling on a second axis.",
+)
 
 # %% [markdown]
 # ## 3. Images: make_grid, un-normalizing, grayscale
@@ -244,8 +261,16 @@ fig, ax = plt.subplots(figsize=(8, 2.4))
 ax.imshow(make_grid(torch.cat(rows), nrow=16, pad_value=1).permute(1, 2, 0))
 ax.set(xticks=[], yticks=[9 * i + 5 for i in range(4)], title="reconstructions, epoch by epoch")
 ax.set_yticklabels(["input", "epoch 1", "epoch 4", "epoch 20"])
-save_figure(fig, "autoencoder_epochs", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="autoencoder_epochs",
+    out_dir=OUT,
+    caption="What the Images dashboard's step slider shows for "
+    "digits/reconstructions: the inputs, then the autoencoder's "
+    "reconstructions after epochs 1, 4 and 20.",
+    alt="Four rows of 16 small gray digits: the originals on top, then blurry blobs "
+    "at epoch 1, rough digits at epoch 4 and sharp digits at epoch 20.",
+)
 
 # %% [markdown]
 # <div class="admonition warning">
@@ -381,8 +406,15 @@ rows = torch.cat([*sample_rows, masks16[:16, None].float()])
 ax.imshow(make_grid(rows, nrow=16, pad_value=0.5).permute(1, 2, 0))
 ax.set(xticks=[], yticks=[18 * i + 10 for i in range(6)], title="generated/samples by epoch")
 ax.set_yticklabels([f"epoch {e}" for e in range(1, 6)] + ["real masks"])
-save_figure(fig, "gan_samples", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="gan_samples",
+    out_dir=OUT,
+    caption="The tiny generator's samples from the same fixed noise, logged once per "
+    "epoch as generated/samples, above real masks for comparison.",
+    alt="Six rows of 16 small gray images: noisy blobs at epoch 1 that turn into "
+    "shape-like masks by epoch 5, and a last row of real shape masks.",
+)
 
 # %% [markdown]
 # ## 4. Figures: a confusion matrix with add_figure
@@ -402,9 +434,16 @@ ax.set(xlabel="predicted", ylabel="true", title=f"accuracy {(pred == y_test).flo
 ax.set_xticks(range(5), SHAPE_CLASSES, rotation=30), ax.set_yticks(range(5), SHAPE_CLASSES)
 for (i, j), n in np.ndenumerate(matrix.numpy()):
     ax.text(j, i, n, ha="center", va="center", color="white" if n > matrix.max() / 2 else "black")
-save_figure(fig, "confusion_matrix", OUT)
 writer.add_figure("eval/confusion_matrix", fig, EPOCHS, close=False)
-plt.show()
+show_figure(
+    fig,
+    name="confusion_matrix",
+    out_dir=OUT,
+    caption="The confusion matrix logged with add_figure: rows are the true shape, "
+    "columns the prediction; the diagonal holds the correct answers.",
+    alt="A 5 by 5 blue matrix with counts, labelled circle, square, triangle, cross "
+    "and diamond on both axes, darkest along the diagonal.",
+)
 
 # %% [markdown]
 # ## 5. Histograms: weights, gradients, activations
@@ -435,8 +474,16 @@ for name, norms in grad_norms.items():
     ax.semilogy(norms, "o-", label=name)
 ax.set(xlabel="layer (0 = input side)", ylabel="‖grad of weight‖", title="vanishing gradients")
 ax.legend()
-save_figure(fig, "gradient_norms", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="gradient_norms",
+    out_dir=OUT,
+    caption="The norm of each layer's weight gradient in a 9-layer MLP, input side on "
+    "the left: with sigmoid it shrinks by orders of magnitude towards the "
+    "input (vanishing); with ReLU it stays level.",
+    alt="A log-scale line chart over layers 0 to 8: the sigmoid line climbs steeply "
+    "from tiny values at layer 0, the ReLU line stays nearly flat.",
+)
 
 # %% [markdown]
 # **Activations** are not parameters: catch them with **forward hooks**, which see every
@@ -490,11 +537,13 @@ class TensorsOnly(nn.Module):  # the fix: tensors in, tensors out
         return self.model({"image": image})["logits"]
 
 
-with SummaryWriter(RUNS / "graph_dict_model") as w:
+with SummaryWriter(RUNS / "graph_dict_model") as w, warnings.catch_warnings():
+    warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the tracer's remarks on dicts
     try:
-        w.add_graph(DictModel(cnn), {"image": x_test[:2]})
-    except RuntimeError:
-        print("→ add_graph refused the dict output")
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints the error, then raises it
+            w.add_graph(DictModel(cnn), {"image": x_test[:2]})
+    except RuntimeError as err:
+        print("→ add_graph refused the dict output:", str(err).split(",")[0])
     w.add_graph(TensorsOnly(DictModel(cnn)), x_test[:2])
     print("→ the wrapper traced fine")
 
@@ -553,7 +602,7 @@ print(f"vit_b_16 graph: {len(ops)} nodes, among them {fused} fused attention ops
 #
 # `add_embedding(features, metadata, label_img)` writes the vectors, one label per row
 # and a **sprite** of thumbnails; the Projector dashboard shows PCA, t-SNE or UMAP of
-# them, coloured by label. Here: the CNN's 64 pooled features of the 300 test shapes.
+# them, coloured by label. Here: the CNN's 32 pooled features of the 300 test shapes.
 
 # %%
 feats = {}
@@ -571,8 +620,16 @@ for k, name in enumerate(SHAPE_CLASSES):
     ax.scatter(*xy[y_test == k].T, s=8, label=name)
 ax.set_title("what the projector's PCA shows: learned features")
 ax.legend(markerscale=2, fontsize=8)
-save_figure(fig, "embedding_pca", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="embedding_pca",
+    out_dir=OUT,
+    caption="The CNN's pooled features of the 300 test shapes projected on their "
+    "first two principal components, the view the Projector opens with: one "
+    "cluster per class.",
+    alt="A scatter plot of 300 points coloured by shape class, forming five mostly "
+    "separate clusters.",
+)
 
 # %% [markdown]
 # ## 8. Custom scalars, text, audio, PR curves
@@ -646,7 +703,9 @@ print(curves.pivot(index="step", columns="run", values="value").round(3))
 # </div>
 
 # %%
-import optuna
+with warnings.catch_warnings():  # its tqdm import asks for Jupyter widgets it does not use
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import optuna
 
 try:
     from optuna.integration import TensorBoardCallback  # noqa: F401 (post 003)
@@ -679,11 +738,20 @@ print(f"best of {len(study.trials)} trials: {study.best_params}, accuracy {study
 # `tensorboard_trace_handler(dir)` saves it as `*.pt.trace.json`. TensorBoard's profiler
 # page (the `torch-tb-profiler` plugin) loads its viewer from the internet, so offline
 # open the trace file itself in `chrome://tracing` or Perfetto. The `key_averages()`
-# table needs nothing at all; `profile_memory=True` adds the memory columns.
+# table needs nothing at all; `profile_memory=True` adds the memory columns. It is wide
+# (a dozen columns): below are its top rows by self CPU time, with the columns that answer
+# "where does the time go"; the whole table is saved as `build/04/profiler_table.txt`.
+# With `profile_memory=True` PyTorch warns once that "memory block of unknown size was
+# allocated before the profiling started": tensors made before the window opened (the
+# model, the optimizer's state) were freed inside it, and those frees are left out of the
+# memory columns.
 
 # %%
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
+# Kineto, the profiler's C++ engine, logs its own stages to stderr (and, on a machine without
+# a GPU, "gpuGetDeviceCount failed"): nothing about your model, so keep it quiet.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 prof_model, batches = SmallCNN(), iter(loader)
 prof_opt = torch.optim.Adam(prof_model.parameters())
 with profile(
@@ -697,10 +765,18 @@ with profile(
         loss.backward()
         prof_opt.step()
         prof.step()
-print(
-    prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8, max_name_column_width=26)
-)
-print("trace:", [p.name for p in (RUNS / "profiler").glob("*.pt.trace.json")])
+averages = prof.key_averages()
+(OUT / "profiler_table.txt").write_text(averages.table(sort_by="self_cpu_time_total"))
+print(f"{'operator':<32}{'self CPU ms':>12}{'CPU total ms':>14}{'calls':>7}{'self mem KB':>13}")
+for event in sorted(averages, key=lambda e: -e.self_cpu_time_total)[:8]:
+    print(
+        f"{event.key[:31]:<32}{event.self_cpu_time_total / 1e3:>12.2f}"
+        f"{event.cpu_time_total / 1e3:>14.2f}{event.count:>7}"
+        f"{event.self_cpu_memory_usage / 1024:>13.0f}"
+    )
+print(f"… {len(averages) - 8} more operators in build/04/profiler_table.txt")
+traces = list((RUNS / "profiler").glob("*.pt.trace.json"))  # named <host>_<pid>.<time>
+print(f"{len(traces)} trace file in build/04/runs/profiler/, {traces[0].stat().st_size:,} bytes")
 
 # %% [markdown]
 # ## 12. Two processes, one writer
@@ -725,8 +801,16 @@ ax.plot(careless.step, careless.value, lw=0.8, color="tab:red", label="every ran
 ax.plot(good.step, good.value, lw=2, label="rank 0 writes the all-reduced mean")
 ax.set(xlabel="step", ylabel="train/loss")
 ax.legend()
-save_figure(fig, "ddp_writers", OUT)
-plt.show()
+show_figure(
+    fig,
+    name="ddp_writers",
+    out_dir=OUT,
+    caption="train/loss from the two-process DDP job: when every rank writes into one "
+    "run the curve zig-zags between the ranks' losses (red); when only rank 0 "
+    "writes the all-reduced mean, one smooth curve.",
+    alt="A line chart over steps: a jagged thin red line alternating between two "
+    "values and a thicker smooth blue line through their middle.",
+)
 
 # %% [markdown]
 # ## 13. A real TensorBoard
@@ -734,22 +818,105 @@ plt.show()
 # The server started in section 2 with the library's `start_tensorboard` runs
 # `tensorboard --logdir build/04/runs/cnn --port …` on a free port and re-reads the
 # folder every 2 s (`lessonlib tensorboard 04` does the same from a shell). Its HTTP data
-# API serves exactly what the event files hold; headless chromium then photographs the
-# Scalars dashboard once its charts are drawn, and the server is stopped.
+# API serves exactly what the event files hold. Headless chromium then photographs each
+# dashboard this lesson wrote to, cropped to its charts: Scalars once its lines are drawn,
+# then Images, Histograms, Graphs, Projector, PR curves, Custom scalars and Text from the
+# same server, and HParams from a second one started on `runs/hparams` (a server shows the
+# runs below its `--logdir`, and the grid lives there). Then both servers are stopped.
 
 # %%
+hp_server = start_tensorboard(RUNS / "hparams", free_port(server.port + 1), wait=False)
+tags = lambda pattern: "&tagFilter=" + quote(pattern)  # noqa: E731
 with server.wait_until_ready():
     logged = read_scalars(RUNS / "cnn").query("run == '.' and tag == 'train/loss'")
     served = server.wait_for_scalars(".", "train/loss", len(logged))
     print(f"{server.url}data/plugin/scalars/scalars?run=.&tag=train/loss: {len(served)} points,")
     print("  the same as in the event file:", np.allclose([v for *_, v in served], logged.value))
-    charts = "&tagFilter=" + quote("^(train/loss|train/accuracy|loss|accuracy)$")
+    charts = tags("^(train/loss|train/accuracy|loss|accuracy)$")
     picture = OUT / "tensorboard_scalars.png"
     shot = screenshot_dashboard(
-        server.url, picture, query=charts + "&_smoothingWeight=0", min_lines=4
+        server.url, picture, query=charts + "&_smoothingWeight=0", min_lines=4, crop=True
     )
+    pictures = screenshot_dashboards(server.url, [
+        ("images", OUT / "tensorboard_images.png", tags("^(inputs/test_batch|eval/)")),
+        ("histograms", OUT / "tensorboard_histograms.png", tags("^weights/")),
+        ("graphs", OUT / "tensorboard_graphs.png", ""),
+        ("projector", OUT / "tensorboard_projector.png", ""),
+        ("pr_curves", OUT / "tensorboard_pr_curves.png", ""),
+        ("custom_scalars", OUT / "tensorboard_custom_scalars.png", ""),
+        ("text", OUT / "tensorboard_text.png", ""),
+    ])  # fmt: skip
 print(f"{shot['cards']} charts, {shot['lines']} lines drawn; server still running: {server.alive}")
-show_image(shot["path"])
+with hp_server.wait_until_ready():
+    pictures += screenshot_dashboards(hp_server.url, [
+        ("hparams", OUT / "tensorboard_hparams.png", ""),
+    ])  # fmt: skip
+print(f"{1 + len(pictures)} dashboards photographed")
+
+# %% [markdown]
+# The pictures, in the order the lesson wrote the data. Click one to see it at full size.
+
+# %%
+DASHBOARDS = {
+    "scalars": (
+        "The Scalars dashboard (section 2): train/loss and train/accuracy as interval means "
+        "next to the per-epoch loss and accuracy charts with their train and val sub-runs.",
+        "TensorBoard Scalars dashboard: four line charts, loss falling and accuracy rising "
+        "over steps, the epoch charts with two coloured curves each.",
+    ),
+    "images": (
+        "The Images dashboard (sections 3 and 4): the un-normalized test batch from "
+        "add_image and the confusion matrix from add_figure, each with its step.",
+        "TensorBoard Images dashboard: a confusion-matrix picture and a grid of 32 coloured "
+        "shape images, each card titled with its tag and step.",
+    ),
+    "histograms": (
+        "The Histograms dashboard (section 5): the weights of each conv and linear layer, "
+        "one ridge per epoch, the oldest at the back.",
+        "TensorBoard Histograms dashboard: four stacked ridge plots in orange shades for the "
+        "weights of features.0, features.4, features.8 and classifier.2.",
+    ),
+    "graphs": (
+        "The Graphs dashboard (section 6): add_graph's trace of the small CNN; double-click "
+        "the SmallCNN box in TensorBoard to open its modules.",
+        "TensorBoard Graphs dashboard: the main graph as three boxes, input, SmallCNN and "
+        "output, joined by arrows.",
+    ),
+    "projector": (
+        "The Projector (section 7): the 300 test shapes' features under PCA in 3-D, each "
+        "point drawn as its thumbnail from the sprite add_embedding wrote.",
+        "TensorBoard Projector dashboard: a 3-D scatter of small shape thumbnails along "
+        "three axes, with the data panel on the left showing 300 points of dimension 32.",
+    ),
+    "pr_curves": (
+        "The PR curves dashboard (section 8): precision against recall for each class, "
+        "one-vs-rest, from add_pr_curve.",
+        "TensorBoard PR curves dashboard: a precision-recall chart per class, each curve "
+        "starting high at low recall and falling towards recall 1.",
+    ),
+    "custom_scalars": (
+        "The Custom scalars dashboard (section 8): the layout from add_custom_scalars puts "
+        "the interval means and the epoch values of the loss on one chart.",
+        "TensorBoard Custom scalars dashboard: two charts, loss and accuracy, each combining "
+        "several tags' curves.",
+    ),
+    "text": (
+        "The Text dashboard (section 8): the torchinfo summary logged with add_text, kept "
+        "as a table by the four-space indent.",
+        "TensorBoard Text dashboard: a card titled model/summary holding a monospace table "
+        "of the CNN's layers, output shapes and parameter counts.",
+    ),
+    "hparams": (
+        "The HParams dashboard (section 9), table view: one row per run of the grid with "
+        "its lr, hidden size and final metrics; sort by a metric to find the best.",
+        "TensorBoard HParams dashboard table with four rows, lr0.003_h16 to lr0.03_h64, and "
+        "columns hidden, lr, hparam/val_accuracy and hparam/val_loss.",
+    ),
+}
+for path in [shot["path"], *pictures]:
+    name = Path(path).stem.removeprefix("tensorboard_")
+    caption, alt = DASHBOARDS[name]
+    show_figure(path, caption=caption, alt=alt)
 
 # %% [markdown]
 # ## 14. In practice

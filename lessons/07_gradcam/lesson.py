@@ -331,10 +331,9 @@ if mistakes:
 # and resized (with OpenCV). After min-max scaling, all three must agree.
 
 # %%
-from captum.attr import LayerAttribution, LayerGradCam
-
-with warnings.catch_warnings():  # its tqdm import asks for Jupyter widgets it does not use
+with warnings.catch_warnings():  # their tqdm import asks for Jupyter widgets they do not use
     warnings.filterwarnings("ignore", message="IProgress not found")
+    from captum.attr import LayerAttribution, LayerGradCam
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
