@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lock system lessons docs serve lint format clean
+.PHONY: run test venv lock system lessons docs serve lint format clean i18n
 
 run: venv system ## set up, run every lesson (once: only what changed), build the site into site/
 	$(BIN)/lessonlib run --all --changed
@@ -36,6 +36,13 @@ docs: venv system
 
 serve: venv
 	$(BIN)/lessonlib docs --serve
+
+i18n: venv ## re-extract the CLI's messages (lessonlib.pot), merge them into ko.po, compile
+	$(BIN)/pybabel extract -k _ -k N_ --no-location --sort-output --project=lessonlib \
+	  -o lessonlib/locale/lessonlib.pot lessonlib
+	$(BIN)/pybabel update -D lessonlib -i lessonlib/locale/lessonlib.pot -d lessonlib/locale \
+	  --no-location --ignore-obsolete
+	$(BIN)/pybabel compile -D lessonlib -d lessonlib/locale
 
 lint: venv
 	$(BIN)/ruff check .

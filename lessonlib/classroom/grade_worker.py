@@ -600,12 +600,16 @@ def _outcome_from_event(spec: CaseSpec, event: dict) -> CaseOutcome:
             spec, f" could not be built: {event.get('message')}", "build this case"
         )
     if event.get("not_started") and event.get("type") == "NotImplementedError":
+        from lessonlib.messages import _
+
         return CaseOutcome(
             spec.index,
             spec.exercise,
             spec.name,
             NOT_STARTED,
-            f"not started: {spec.function}() still raises NotImplementedError.",
+            _("not started: {function}() still raises NotImplementedError.").format(
+                function=spec.function
+            ),
         )
     message = str(event.get("message", ""))
     if event.get("type") == "BorrowedAnswer":

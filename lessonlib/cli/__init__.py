@@ -5,6 +5,7 @@ Heavy imports (torch, matplotlib, pytest) happen inside commands, so ``--help`` 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from typing import Annotated
 import typer
 
 from lessonlib.errors import LessonlibError
+from lessonlib.messages import _, set_language
 
 app = typer.Typer(
     help="See inside PyTorch models: run the lessons, check your exercises, get hints.",
@@ -40,8 +42,13 @@ def _lessons():
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="Language of the messages: en or ko (default: the locale)."),
+    ] = None,
 ) -> None:
     _state["debug"] = debug
+    set_language(lang)
 
 
 @app.command("list")
@@ -49,20 +56,21 @@ def list_cmd() -> None:
     """List the lessons: title, exercises done / total, points."""
     from rich.table import Table
 
+    from lessonlib.course.i18n import localized
     from lessonlib.course.progress import cached_check, file_digest
 
-    table = Table(title="Lessons")
-    for col in ("id", "title", "exercises done", "points"):
+    table = Table(title=_("Lessons"))
+    for col in (_("id"), _("title"), _("exercises done"), _("points")):
         table.add_column(col)
     for lesson in _lessons():
         entry = cached_check(lesson.id, file_digest(lesson.exercises_file))
         statuses = entry["statuses"] if entry else {}
         done = sum(1 for s in statuses.values() if s == "passed")
         earned = entry["earned"] if entry else 0
-        mark = "" if entry else " (not checked)"
+        mark = "" if entry else _(" (not checked)")
         table.add_row(
             lesson.id,
-            lesson.title,
+            localized(lesson, ("title",), lesson.title),
             f"{done}/{len(lesson.exercises)}{mark}",
             f"{earned}/{lesson.points}",
         )
@@ -88,10 +96,15 @@ def run(
     console = _console()
     root = project_root()
     if all_ == (lesson is not None):
-        raise LessonlibError("give one lesson id (lessonlib run 01) or --all.")
+        raise LessonlibError(_("give one lesson id (lessonlib run 01) or --all."))
     if lesson is not None:
         target = find_lesson(lesson)
-        console.print(f"[bold]Lesson {target.id}: {target.title}[/]")
+        from lessonlib.course.i18n import localized
+
+        title = localized(target, ("title",), target.title)
+        console.print(
+            "[bold]" + _("Lesson {id}: {title}").format(id=target.id, title=title) + "[/]"
+        )
         result = run_lesson(target)
         _report_run(console, result, root)
         if not result.ok:
@@ -104,37 +117,43 @@ def run(
     if changed:
         lessons = [item for item in lessons if not notebook_is_current(item)]
         if not lessons:
-            console.print("every lesson is up to date (its notebook is in build/<id>/)")
+            console.print(_("every lesson is up to date (its notebook is in build/<id>/)"))
             return
     with Progress(console=console) as bar:
-        task = bar.add_task("running lessons", total=len(lessons))
+        task = bar.add_task(_("running lessons"), total=len(lessons))
         for item in lessons:
-            bar.update(task, description=f"lesson {item.id}")
+            bar.update(task, description=_("lesson {id}").format(id=item.id))
             result = run_lesson(item, capture=True)
             _report_run(bar.console, result, root, brief=True)
             if not result.ok:
                 failed.append(item.id)
             bar.advance(task)
     if failed:
-        console.print(f"[red]lessons {', '.join(failed)} failed: see build/<id>/run.log[/]")
+        msg = _("lessons {ids} failed: see build/<id>/run.log").format(ids=", ".join(failed))
+        console.print(f"[red]{_escape(msg)}[/]")
         raise typer.Exit(1)
 
 
 def _report_run(console, result, root: Path, brief: bool = False) -> None:
-    status = "[green]ok[/]" if result.ok else "[red]failed[/]"
+    status = "[green]" + _("ok") + "[/]" if result.ok else "[red]" + _("failed") + "[/]"
     files = [p.relative_to(root) if p.is_relative_to(root) else p for p in result.artifacts]
     console.print(
-        f"lesson {result.lesson.id} {status} in {result.seconds:.1f} s, wrote {len(files)} files"
-        + (f" under build/{result.lesson.id}/" if files else "")
+        _("lesson {id} {status} in {seconds:.1f} s, wrote {count} files").format(
+            id=result.lesson.id, status=status, seconds=result.seconds, count=len(files)
+        )
+        + (_(" under build/{id}/").format(id=result.lesson.id) if files else "")
     )
     if not brief:
         for path in files:
             console.print(f"  {path}")
     if result.notebook is not None and not brief:
         shown = result.notebook.relative_to(root) if result.notebook.is_relative_to(root) else ""
-        console.print(f"executed notebook: {shown or result.notebook}", markup=False)
+        console.print(
+            _("executed notebook: {path}").format(path=shown or result.notebook), markup=False
+        )
     if not result.ok:
-        console.print(f"[red]lesson {result.lesson.id} failed:[/] {_escape(result.error)}")
+        head = _("lesson {id} failed:").format(id=result.lesson.id)
+        console.print(f"[red]{head}[/] {_escape(result.error)}")
     if not result.ok and result.log:
         tail = result.log.read_text(encoding="utf-8", errors="replace").splitlines()[-8:]
         for line in tail:
@@ -157,15 +176,22 @@ def _strip_ansi(text: str) -> str:
 def hint(exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. 01.2 or 1.2.")]) -> None:
     """Show the next hint for an exercise (each call reveals one more)."""
     from lessonlib.course.catalog import find_exercise
+    from lessonlib.course.i18n import localized
     from lessonlib.course.progress import next_hint
 
-    _, ex = find_exercise(exercise)
+    lesson, ex = find_exercise(exercise)
     number, text, last = next_hint(ex.id, ex.hints)
+    title = localized(lesson, ("exercises", ex.id, "title"), ex.title)
+    text = localized(lesson, ("exercises", ex.id, "hints", str(number)), text)
     console = _console()
-    console.print(f"{ex.id} {ex.title} — hint {number}/{len(ex.hints)}", style="bold", markup=False)
+    head = _("{id} {title} — hint {number}/{total}").format(
+        id=ex.id, title=title, number=number, total=len(ex.hints)
+    )
+    console.print(head, style="bold", markup=False)
     console.print(text, markup=False)  # verbatim: [label=...] is DOT, not rich markup
     if last:
-        console.print("[dim]That was the last hint: the lesson page shows the idea in full.[/]")
+        last_line = _("That was the last hint: the lesson page shows the idea in full.")
+        console.print(f"[dim]{_escape(last_line)}[/]")
 
 
 @app.command()
@@ -181,7 +207,7 @@ def progress(
     console = _console()
     lessons = _lessons()
     bar = Progress(
-        TextColumn("checking {task.description}"),
+        TextColumn(_("checking {task.description}")),
         BarColumn(),
         MofNCompleteColumn(),
         console=console,
@@ -200,8 +226,10 @@ def progress(
         entries = lesson_progress(lessons, jobs=jobs, on_start=started, on_done=done)
     finally:
         bar.stop()
-    table = Table(title="Progress")
-    for col in ("lesson", "passed", "not started", "failed", "points"):
+    from lessonlib.course.i18n import localized
+
+    table = Table(title=_("Progress"))
+    for col in (_("lesson"), _("passed"), _("not started"), _("failed"), _("points")):
         table.add_column(col)
     earned_all = total_all = 0
     problems = []
@@ -209,21 +237,22 @@ def progress(
         entry = entries[lesson.id]
         if entry.get("problem"):
             problems.append(entry["problem"])
-            table.add_row(f"{lesson.id} {_escape(lesson.title)}", "?", "?", "?", "not checked")
+            title = _escape(localized(lesson, ("title",), lesson.title))
+            table.add_row(f"{lesson.id} {title}", "?", "?", "?", _("not checked"))
             total_all += lesson.points
             continue
         values = list(entry["statuses"].values())
         earned_all += entry["earned"]
         total_all += lesson.points
         table.add_row(
-            f"{lesson.id} {_escape(lesson.title)}",
+            f"{lesson.id} {_escape(localized(lesson, ('title',), lesson.title))}",
             str(values.count("passed")),
             str(values.count("not started")),
             str(len(values) - values.count("passed") - values.count("not started")),
             f"{entry['earned']}/{lesson.points}",
         )
     console.print(table)
-    console.print(f"total: {earned_all}/{total_all} points")
+    console.print(_("total: {earned}/{total} points").format(earned=earned_all, total=total_all))
     for problem in problems:
         console.print(problem, style="red", markup=False)
 
@@ -248,7 +277,7 @@ def watch(
     if root is not None:
         root = (Path.cwd() / root).resolve()
         if not root.is_dir():
-            raise LessonlibError(f"--root {root} is not a folder.")
+            raise LessonlibError(_("--root {root} is not a folder.").format(root=root))
     start = find_lesson(lesson) if lesson else first_unfinished_lesson(lessons)
     watch_lessons(lessons, start, root)
 
@@ -267,7 +296,7 @@ def docs(
         serve_site(port)
     else:
         seconds = build_site()
-        _console().print(f"site built into site/ in {seconds:.1f} s")
+        _console().print(_("site built into site/ in {seconds:.1f} s").format(seconds=seconds))
 
 
 @dev_app.command("check")
@@ -279,16 +308,50 @@ def dev_check_cmd(
     from lessonlib.course.devcheck import dev_check
 
     ids = [normalize_lesson_id(x) for x in lessons] if lessons else None
+    from lessonlib.course.i18n import translation_report
+
     report = dev_check(lesson_ids=ids)
     console = _console()
+    words = translation_report("ko", lesson_ids=ids)
+    report.problems += words.problems
     for problem in report.problems:
-        console.print(f"[red]✗[/] {problem}")
+        console.print("[red]✗[/] " + _escape(problem))
+    for note in words.notes:
+        console.print("[yellow]·[/] " + _escape(note))
     summary = f"{report.lessons} lessons, {report.exercises} exercises, {report.tests} tests"
+    summary += f", ko: {words.translated}/{words.total} files translated"
     if report.ok:
         console.print(f"[green]dev check passed[/]: {summary}")
     else:
         console.print(f"[red]dev check failed[/]: {len(report.problems)} problems ({summary})")
         raise typer.Exit(1)
+
+
+@dev_app.command("i18n")
+def dev_i18n_cmd(
+    lang: Annotated[str, typer.Argument(help="Language code, e.g. ko.")] = "ko",
+) -> None:
+    """Write or refresh the translation skeletons (lessons/NN_x/ko.toml, docs/ko/*.md)."""
+    from lessonlib.course.i18n import (
+        LANGUAGES,
+        refresh_docs,
+        refresh_lesson,
+        translation_report,
+    )
+
+    if lang not in LANGUAGES:
+        raise LessonlibError(f"no language {lang}; languages are {', '.join(LANGUAGES)}.")
+    console = _console()
+    for lesson in _lessons():
+        path = refresh_lesson(lesson, lang)
+        console.print(f"refreshed {path.parent.name}/{path.name}", markup=False)
+    for path in refresh_docs(lang=lang):
+        console.print(f"new page to translate: docs/{lang}/{path.name}", markup=False)
+    words = translation_report(lang)
+    console.print(
+        f"{lang}: {words.translated}/{words.total} files fully translated; "
+        f"{len(words.problems)} problems, {len(words.notes)} drafts (dev check lists them)"
+    )
 
 
 # Command groups that live in their own modules (servers, classroom). Each module imports
@@ -320,17 +383,34 @@ def _register_command_modules() -> None:
 _register_command_modules()
 
 
+def _take_lang_option(argv: list[str]) -> None:
+    """``--lang ko`` after a command (``lessonlib hint 01.1 --lang ko``) means the same as
+    before it: the language is taken out of argv and set for the whole run."""
+    for i, arg in enumerate(argv[1:], 1):
+        if arg == "--":
+            return
+        if arg.startswith("--lang=") or (arg == "--lang" and i + 1 < len(argv)):
+            value = arg.split("=", 1)[1] if "=" in arg else argv[i + 1]
+            if i == 1:
+                return  # before the command: typer's own option
+            del argv[i : i + (1 if "=" in arg else 2)]
+            os.environ["LESSONLIB_LANG"] = value
+            set_language(value)
+            return
+
+
 def main() -> None:
     """Entry point: run the app, turning learner errors into one sentence and exit 2."""
+    _take_lang_option(sys.argv)
     try:
         app()
     except LessonlibError as exc:
         if _state["debug"]:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {message}").format(message=exc), file=sys.stderr)
         sys.exit(exc.code)
     except KeyboardInterrupt:
-        print("interrupted.", file=sys.stderr)
+        print(_("interrupted."), file=sys.stderr)
         sys.exit(130)
 
 

@@ -50,12 +50,13 @@ def check_cmd(
     from lessonlib.course.checking import PASSED, check_lesson
     from lessonlib.course.progress import file_digest, hints_shown, load_state, record_check
     from lessonlib.errors import LessonlibError
+    from lessonlib.messages import _
 
     target = find_lesson(lesson) if lesson else _first_unfinished()
     if root is not None:
         root = (Path.cwd() / root).resolve()
         if not root.is_dir():
-            raise LessonlibError(f"--root {root} is not a folder.")
+            raise LessonlibError(_("--root {root} is not a folder.").format(root=root))
     report = check_lesson(target, root, warm=True)
     if root is None:
         record_check(
@@ -72,8 +73,11 @@ def check_cmd(
     if report.problem:
         console.print(report.problem, style="red", markup=False)
     state = load_state()
-    table = Table(title=f"Lesson {target.id}: {escape(target.title)}")
-    for col in ("exercise", "title", "status", "points", "why / next hint"):
+    from lessonlib.course.i18n import localized
+
+    title = localized(target, ("title",), target.title)
+    table = Table(title=_("Lesson {id}: {title}").format(id=target.id, title=escape(title)))
+    for col in (_("exercise"), _("title"), _("status"), _("points"), _("why / next hint")):
         table.add_column(col)
     colours = {"passed": "green", "failed": "red", "not started": "yellow"}
     for res, ex in zip(report.results, target.exercises, strict=True):
@@ -82,23 +86,23 @@ def check_cmd(
         else:
             shown = hints_shown(ex.id, state)
             hint = (
-                f"lessonlib hint {ex.id} (hint {res.hint_number} fits this)"
+                _("lessonlib hint {id} (hint {number} fits this)")
                 if res.hint_number
-                else f"lessonlib hint {ex.id}"
-            )
+                else _("lessonlib hint {id}")
+            ).format(id=ex.id, number=res.hint_number)
             if shown >= len(ex.hints):
-                hint = f"all hints shown; hint {res.hint_number} fits this"
+                hint = _("all hints shown; hint {number} fits this").format(number=res.hint_number)
             note = hint if report.problem or not res.message else f"{res.message} · {hint}"
         colour = colours.get(str(res.status), "red")
         table.add_row(
             ex.id,
-            escape(ex.title),
-            f"[{colour}]{res.status}[/]",
+            escape(localized(target, ("exercises", ex.id, "title"), ex.title)),
+            f"[{colour}]{_(str(res.status))}[/]",
             f"{res.earned}/{res.points}",
             escape(note),
         )
     console.print(table)
-    console.print(f"points: {report.earned}/{report.total}")
+    console.print(_("points: {earned}/{total}").format(earned=report.earned, total=report.total))
     if report.earned < report.total:
         raise typer.Exit(1)
 

@@ -140,7 +140,11 @@ def find_lesson(lesson_id: str, root: Path | None = None) -> Lesson:
     for lesson in lessons:
         if lesson.id == wanted:
             return lesson
-    raise LessonlibError(f"no lesson {lesson_id}; lessons are {_id_list(lessons)}.")
+    from lessonlib.messages import _
+
+    raise LessonlibError(
+        _("no lesson {id}; lessons are {ids}.").format(id=lesson_id, ids=_id_list(lessons))
+    )
 
 
 def find_exercise(exercise_id: str, root: Path | None = None) -> tuple[Lesson, Exercise]:
@@ -152,4 +156,10 @@ def find_exercise(exercise_id: str, root: Path | None = None) -> tuple[Lesson, E
             return lesson, ex
     ids = [ex.id for ex in lesson.exercises]
     listed = ", ".join(ids) if len(ids) <= 3 else f"{ids[0]}…{ids[-1]}"
-    raise LessonlibError(f"no exercise {exercise_id}; lesson {lesson.id}'s exercises are {listed}.")
+    from lessonlib.messages import _
+
+    raise LessonlibError(
+        _("no exercise {id}; lesson {lesson}'s exercises are {ids}.").format(
+            id=exercise_id, lesson=lesson.id, ids=listed
+        )
+    )

@@ -25,6 +25,7 @@ from lessonlib.classroom.records import ExerciseVerdict
 from lessonlib.course.catalog import Lesson, exercises_candidates
 from lessonlib.course.status import Status
 from lessonlib.errors import LessonlibError
+from lessonlib.messages import _
 from lessonlib.paths import project_root
 
 PASSED, FAILED, NOT_STARTED = Status.PASSED, Status.FAILED, Status.NOT_STARTED
@@ -103,13 +104,15 @@ def syntax_problem(path: Path) -> str:
     try:
         source = path.read_bytes()
     except OSError as exc:
-        return f"{path} cannot be read: {exc.strerror}."
+        return _("{path} cannot be read: {reason}.").format(path=path, reason=exc.strerror)
     try:
         compile(source, str(path), "exec")
     except SyntaxError as exc:
-        return f"syntax error in {path}, line {exc.lineno}: {exc.msg}."
+        return _("syntax error in {path}, line {line}: {reason}.").format(
+            path=path, line=exc.lineno, reason=exc.msg
+        )
     except ValueError as exc:
-        return f"{path} cannot be compiled: {exc}."
+        return _("{path} cannot be compiled: {reason}.").format(path=path, reason=exc)
     return ""
 
 
@@ -138,8 +141,9 @@ def check_lesson(
     path = exercises_file or locate_exercises(root, lesson)
     if not path.is_file():
         raise LessonlibError(
-            f"no exercises.py for lesson {lesson.id} under {root} (looked for "
-            f"{', '.join(exercises_candidates(lesson))})."
+            _("no exercises.py for lesson {id} under {root} (looked for {where}).").format(
+                id=lesson.id, root=root, where=", ".join(exercises_candidates(lesson))
+            )
         )
     return check_files(lesson, [path], hidden=hidden, timeout=timeout, warm=warm)[0]
 
@@ -181,7 +185,9 @@ def check_files(
                     check=False,
                 )
         except subprocess.TimeoutExpired:
-            msg = f"the checks did not finish within {timeout:.0f} s (an endless loop?)."
+            msg = _("the checks did not finish within {seconds:.0f} s (an endless loop?).").format(
+                seconds=timeout
+            )
             for i in runnable:
                 reports[i] = _same_for_all(lesson, paths[i], TIMED_OUT, msg)
             return [reports[i] for i in range(len(paths))]
