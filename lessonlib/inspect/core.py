@@ -149,9 +149,8 @@ def inspect_model(
         raise InspectError("give the model's input shape, e.g. --input 1,3,224,224.")
     folder = Path(out) if out is not None else build_dir("inspect", loaded.name, create=False)
     _fresh_folder(folder)
-    scratch = folder.parent / f".{folder.name}.scratch"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
+    scratch = folder / ".scratch"  # a large .onnx and the Netron log; gone at the end
+    scratch.mkdir()
     ctx = Context(loaded, specs, folder, scratch, seed=seed, layer=layer)
     sections: list[Section] = []
     try:

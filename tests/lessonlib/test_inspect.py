@@ -344,4 +344,4 @@ def test_cli_offline_writes_only_its_report(models_file: Path, tmp_path: Path) -
     }  # fmt: skip
     assert not outside, sorted(outside)
     assert Path("build/inspect/mlp/report.html") in written
-    assert not list(build.glob("inspect/.*"))  # the scratch folder is gone
+    assert not list(build.glob("inspect/mlp/.scratch"))  # the scratch folder is gone
