@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html as html_lib
 import json
+import os
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -45,6 +46,11 @@ _EXTRA_KO_PAGES = [{"용어집": "ko/glossary.md"}]
 _state: dict = {"nav": None, "en_urls": set(), "ko_urls": set()}
 _LESSONS_MARK = "<!-- lessons-table -->"
 _NEXT_LESSON_MARK = "<!-- next-lesson -->"
+
+
+def enabled() -> bool:
+    """False when ``LESSONLIB_SITE_LANGUAGES=en`` (the English-only build, for benchmarks)."""
+    return LANG in os.environ.get("LESSONLIB_SITE_LANGUAGES", f"en,{LANG}").split(",")
 
 
 def _lessons() -> dict[str, Lesson]:
@@ -169,6 +175,8 @@ def korean_nav(items: list, docs_dir: Path, lessons: dict[str, Lesson]) -> list:
 
 
 def on_config(config):
+    if not enabled():
+        return config
     pages = write_korean_pages(config["extra"].get("lesson_pages", []))
     config["extra"]["ko_lesson_pages"] = pages
     docs_dir = Path(config["docs_dir"])
@@ -181,6 +189,10 @@ def on_config(config):
 
 @event_priority(90)
 def on_files(files, config):
+    if not enabled():
+        for file in [f for f in files if f.src_uri.startswith(f"{LANG}/")]:
+            files.remove(file)
+        return files
     src_dir = str(build_dir("docs_src"))
     for path in config["extra"].get("ko_lesson_pages", []):
         name = path.rsplit("/", 1)[-1]
@@ -222,6 +234,8 @@ def twin_uri(src_uri: str) -> str:
 
 
 def on_page_context(context, page, config, nav):
+    if not enabled():
+        return context
     korean = page.file.src_uri.startswith(f"{LANG}/")
     urls = _state.get("urls", {})
     twin = urls.get(twin_uri(page.file.src_uri))
@@ -237,6 +251,13 @@ def on_page_context(context, page, config, nav):
         {"name": "한국어", "link": ko, "lang": LANG},
     ]
     return context
+
+
+def on_pre_template(template, template_name, config):
+    """Static templates (404.html, sitemap.xml) are rendered after the pages: in English."""
+    config["theme"]["language"] = "en"
+    config["extra"].pop("alternate", None)
+    return template
 
 
 # ----------------------------------------------------------------------------- page content
