@@ -36,8 +36,7 @@ def _example(*shape: int, seed: int = 0) -> torch.Tensor:
 
 @functools.cache
 def warm_exporter() -> None:
-    """Export a tiny model once, so every sandbox forked later starts with the exporter loaded
-    (the first dynamo export in a process spends seconds setting up)."""
+    """Export once here, so no sandbox forked later spends seconds setting the exporter up."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         dims = ({0: torch.export.Dim("batch", min=1, max=64)},)
@@ -97,8 +96,7 @@ def model_file_and_batch(seed=2, n=5, batch_seed=0, shift=0.0) -> Inputs:
     return Inputs(model, InputFile("cnn.onnx", data), ref.batch(n, 3, 32, 32, seed=batch_seed))
 
 
-def _file(inputs) -> bytes:
-    """The grader's own copy of the case's ONNX file."""
+def _file(inputs) -> bytes:  # the grader's own copy of the case's ONNX file
     return Path(next(a for a in inputs.args if isinstance(a, str))).read_bytes()
 
 
