@@ -37,7 +37,7 @@ SHIPPED = (
     "LICENSE",
 )
 HIDDEN_CASES = "solutions/*/hidden.py"  # the autograder's, never a student's
-PRIVATE = ("solutions", "tests/hidden")
+PRIVATE = ("solutions",)
 
 
 def shipped_files(root: Path, *, hidden_cases: bool = False) -> list[Path]:
