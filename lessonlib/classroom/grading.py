@@ -17,15 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lessonlib.classroom.cases import (  # noqa: F401 - TODO(lead): drop once no one imports them here
-    Case,
-    InputFile,
-    Inputs,
-    ServiceUnavailable,
-    ServiceURL,
-    resolve_inputs,
-    show,
-)
+from lessonlib.classroom.cases import Case
 from lessonlib.classroom.records import RESULTS_FORMAT
 from lessonlib.course.catalog import Lesson
 from lessonlib.errors import LessonlibError
