@@ -1,8 +1,8 @@
 """Translations stored as data beside their English source, and how they fall behind.
 
 Per lesson, ``lessons/NN_x/<lang>.toml`` (e.g. ``ko.toml``) holds one entry per English text:
-the lesson's markdown cells, meta.toml's title, summary, objectives, and per exercise its title,
-task (the stub function's docstring) and hints. Each entry keeps ``en`` (the current English,
+the lesson's markdown cells, meta.toml's title, summary, objectives, prerequisites, and per
+exercise its title, task (the stub function's docstring), hints and what it assesses. Each entry keeps ``en`` (the current English,
 for the translator), ``ko`` (the translation) and ``hash``: the sha256 (first 16 hex digits)
 of the English the translation was made from. When the English changes, ``hash`` no longer
 matches and the entry is *stale*. Hand-written pages ``docs/X.md`` have twins
@@ -99,6 +99,7 @@ def lesson_units(lesson: Lesson) -> list[tuple[Key, str]]:
         if tasks.get(ex.id):
             units.append((("exercises", ex.id, "task"), tasks[ex.id]))
         units += [(("exercises", ex.id, "hints", str(i)), h) for i, h in enumerate(ex.hints, 1)]
+        units.append((("exercises", ex.id, "assesses"), ex.assesses))  # for the syllabus
     texts = markdown_cells(lesson.script)
     units += [(("cells", k), t) for k, t in zip(cell_keys(texts), texts, strict=True)]
     return [(k, t) for k, t in units if t.strip()]

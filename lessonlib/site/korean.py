@@ -273,11 +273,63 @@ def lessons_table_ko(lessons: list[Lesson]) -> str:
     return "\n".join(rows)
 
 
+def _before_ko(lesson: Lesson, by_id: dict[str, Lesson]) -> str:
+    items = []
+    for i, item in enumerate(lesson.prerequisites, 1):
+        found = by_id.get(item.strip())
+        if found is not None:
+            items.append(f"{found.id}강 ({localized(found, ('title',), found.title, LANG)})")
+        else:
+            items.append(localized(lesson, ("prerequisites", str(i)), item, LANG))
+    return ", ".join(items) or "없음"
+
+
+def syllabus_markdown_ko(lessons: list[Lesson]) -> str:
+    """The Korean syllabus: per lesson objectives, time, prerequisites and exercises."""
+    by_id = {lesson.id: lesson for lesson in lessons}
+    parts = []
+    for lesson in lessons:
+        title = localized(lesson, ("title",), lesson.title, LANG)
+        parts.append(f"### {lesson.id} — {title}\n")
+        parts.append(
+            f"**수업:** {lesson.minutes_class or '?'}분 · "
+            f"**과제:** {lesson.minutes_home or '?'}분 · "
+            f"**점수:** {lesson.points} · **선수 과목:** {_before_ko(lesson, by_id)}\n"
+        )
+        goals = [
+            localized(lesson, ("objectives", str(i)), o, LANG)
+            for i, o in enumerate(lesson.objectives, 1)
+        ]
+        parts.append("학습 목표:\n\n" + "\n".join(f"- {g}" for g in goals) + "\n")
+        rows = ["| 연습 문제 | 점수 | 평가하는 것 |", "|---|---|---|"]
+        for ex in lesson.exercises:
+            name = localized(lesson, ("exercises", ex.id, "title"), ex.title, LANG)
+            what = localized(lesson, ("exercises", ex.id, "assesses"), ex.assesses, LANG)
+            rows.append(f"| {ex.id} {name} | {ex.points} | {what or '—'} |")
+        parts.append("\n".join(rows) + "\n")
+    return "\n".join(parts)
+
+
+def syllabus_overview_ko(lessons: list[Lesson]) -> str:
+    by_id = {lesson.id: lesson for lesson in lessons}
+    return "\n".join(
+        f"| {x.id} {localized(x, ('title',), x.title, LANG)} | {x.minutes_class or '?'}분 | "
+        f"{x.minutes_home or '?'}분 | {x.points} | {_before_ko(x, by_id)} |"
+        for x in lessons
+    )
+
+
 @event_priority(50)
 def on_page_markdown(markdown, page, config, files):
     if not page.file.src_uri.startswith(f"{LANG}/"):
         return markdown
     from lessonlib.site.build import selected_lessons
+
+    if "<!-- syllabus -->" in markdown:
+        markdown = markdown.replace("<!-- syllabus -->", syllabus_markdown_ko(load_lessons()))
+    if "<!-- syllabus-overview -->" in markdown:
+        overview = syllabus_overview_ko(load_lessons())
+        markdown = markdown.replace("<!-- syllabus-overview -->", overview)
 
     if _LESSONS_MARK in markdown:
         markdown = markdown.replace(_LESSONS_MARK, lessons_table_ko(selected_lessons()))
