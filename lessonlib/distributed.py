@@ -40,7 +40,7 @@ def run_ranks(
     """
     if rank_args is not None and len(rank_args) != world_size:
         raise ValueError(f"rank_args has {len(rank_args)} entries for {world_size} ranks")
-    from lessonlib.tensorboard import free_port
+    from lessonlib.web import free_port
 
     path = Path(path).resolve()
     with tempfile.TemporaryDirectory(prefix="ranks-") as tmp:

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from lessonlib.errors import LessonlibError
+from lessonlib.web import (  # noqa: F401 - lessons take free_port from here, beside the server
+    CHROMIUM_ARGS,
+    chromium_path,
+    free_port,
+    port_is_free,
+)
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 6006
@@ -38,15 +43,7 @@ DEFAULT_PORT = 6006
 # "all" here means a number larger than any lesson logs.
 ALL_SAMPLES = 1_000_000
 EVENT_GLOB = "events.out.tfevents.*"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM = chromium_path() or "/usr/bin/chromium"
 
 
 class CorruptEventFileWarning(UserWarning):
@@ -55,35 +52,6 @@ class CorruptEventFileWarning(UserWarning):
 
 class NonFiniteLossWarning(RuntimeWarning):
     """The training loss became NaN or infinite; the value was not logged."""
-
-
-# --------------------------------------------------------------------------- ports
-
-
-def port_is_free(port: int, host: str = HOST) -> bool:
-    """Can a server bind ``host:port`` right now?"""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # as servers do: a port whose old connections linger in TIME_WAIT counts as free
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(start: int | None = None, host: str = HOST, tries: int = 200) -> int:
-    """``start`` if free, else the next free port above it; with no ``start``, any free port."""
-    if start is None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            return sock.getsockname()[1]
-    for port in range(start, min(start + tries, 65536)):
-        if port_is_free(port, host):
-            return port
-    raise LessonlibError(
-        f"no free port in {start}–{start + tries - 1}: stop some servers or pick another --port."
-    )
 
 
 # --------------------------------------------------------------------------- the server
@@ -520,7 +488,7 @@ def _accuracy(records: list[tuple]) -> float:
 
 
 def chromium_available() -> bool:
-    return Path(CHROMIUM).exists()
+    return chromium_path() is not None
 
 
 _DRAWN_LINES_JS = """els => els.filter(e => (e.getAttribute('d') || '').includes('L')

@@ -27,21 +27,30 @@ from urllib.parse import urlparse
 from lessonlib.errors import LessonlibError
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Can we bind ``port`` on ``host`` right now?"""
+    """Can a server bind ``host:port`` right now?"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as servers do: a port whose old connections linger in TIME_WAIT counts as free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
             return False
         return True
+
+
+def free_port(start: int | None = None, host: str = "127.0.0.1", tries: int = 200) -> int:
+    """``start`` if free, else the next free port above it; with no ``start``, any free port."""
+    if start is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            return sock.getsockname()[1]
+    for port in range(start, min(start + tries, 65536)):
+        if port_is_free(port, host):
+            return port
+    raise LessonlibError(
+        f"no free port in {start}–{start + tries - 1}: stop some servers or pick another --port."
+    )
 
 
 def answers(url: str, timeout: float = 0.5) -> bool:
