@@ -639,9 +639,10 @@ show_figure(
 # `add_audio` takes samples in [-1, 1]. `add_pr_curve(tag, labels, probabilities)` draws
 # precision against recall — one curve per class, one-vs-rest.
 #
-# Post 003 loads its audio with `torchaudio.load`; no torchaudio release on the package
-# index matches our torch 2.14.1 (the newest, 2.11.1, pins torch 2.11), so the clip below is
-# synthesized with torch alone.
+# Post 003 loads its audio with `torchaudio.load`. torchaudio 2.11.1, the newest on the
+# package index, installs beside our torch 2.14.1, but its `load` and `save` now go through
+# TorchCodec, which needs FFmpeg's libraries; the course leaves both out and synthesizes the
+# clip below with torch alone.
 
 # %%
 from torchinfo import summary
