@@ -147,6 +147,30 @@ def test_optuna_tensorboard_callback_still_needs_the_integration_package():
         from optuna.integration import TensorBoardCallback  # noqa: F401
 
 
+# --------------------------------------------------------------------------- old APIs
+
+
+def test_variable_is_a_plain_tensor_over_the_same_data():
+    from torch.autograd import Variable
+
+    t = torch.randn(1, 8)
+    v = Variable(t)  # post 002
+    assert type(v) is torch.Tensor and not v.requires_grad
+    assert v.data_ptr() == t.data_ptr()
+
+
+def test_pretrained_warns_and_weights_none_does_not():
+    from torchvision.models import resnet18
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resnet18(pretrained=False)  # never True here: that downloads
+    assert any("'pretrained' is deprecated" in str(w.message) for w in caught)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resnet18(weights=None)
+
+
 # --------------------------------------------------------------------------- GPU memory
 
 
