@@ -226,6 +226,16 @@ def gradcam_view(ctx: Context) -> Section:
         s.status = "skipped"
         s.finding = f"Grad-CAM needs (N, classes) logits, and this model returns {got}"
         return s
+    from torch import nn
+
+    convs = [n for n, m in ctx.model.named_modules() if isinstance(m, nn.Conv2d)]
+    if ctx.layer is None and len(convs) == 1:
+        s.status = "skipped"
+        s.finding = (
+            f"the only conv layer is {convs[0]} (a patch embedding, as in a vision transformer), "
+            "so there is no last conv block to explain; give --layer to try one anyway"
+        )
+        return s
     name = ctx.layer or _last_conv_block(ctx)
     if name is None:
         s.status = "skipped"

@@ -272,7 +272,7 @@ def test_mobilenet_v3_small(tmp_path: Path) -> None:
 
 def test_vit_b_16_add_graph_fails_in_one_sentence(tmp_path: Path) -> None:
     result = inspect_model("torchvision:vit_b_16", ["1,3,224,224"], out=tmp_path / "vit",
-                           skip=("onnx", "netron", "gradcam"))  # fmt: skip
+                           skip=("onnx", "netron"))  # fmt: skip
     check_report(
         result, applies={"summary", "graphs", "activations", "gradients", "weights", "tensorboard"}
     )
@@ -280,6 +280,7 @@ def test_vit_b_16_add_graph_fails_in_one_sentence(tmp_path: Path) -> None:
     tb = result.section("tensorboard").finding
     assert "add_graph's tracing fails (TracingCheckError" in tb and "weight histograms" in tb
     assert "no nn.ReLU modules" in result.section("activations").finding
+    assert "patch embedding" in result.section("gradcam").finding
 
 
 @pytest.mark.browser
