@@ -35,7 +35,7 @@ def lesson_of_page(src_uri: str, lessons: dict[str, Lesson]) -> Lesson | None:
     path = PurePosixPath(src_uri)
     if path.parent.as_posix() != LESSON_DOCS:
         return None
-    return lessons.get(path.stem)
+    return lessons.get(path.name.split(".", 1)[0])  # also lessons/<slug>.ko.ipynb
 
 
 def _minutes(lesson: Lesson) -> str:
@@ -166,13 +166,17 @@ def on_post_build(config):
     """Copy each lesson's source files next to its page, for the "Source" links."""
     site = Path(config["site_dir"])
     for lesson in load_lessons():
-        folder = site / LESSON_DOCS / lesson.slug
-        if not folder.is_dir():
-            continue  # a build limited to some lessons
-        for name in SOURCE_FILES:
-            source = lesson.path / name
-            if source.is_file():
-                shutil.copyfile(source, folder / name)
+        # every language's page of the lesson (none in a build limited to other lessons)
+        for folder in [
+            site / LESSON_DOCS / lesson.slug,
+            *site.glob(f"*/{LESSON_DOCS}/{lesson.slug}"),
+        ]:
+            if not folder.is_dir():
+                continue
+            for name in SOURCE_FILES:
+                source = lesson.path / name
+                if source.is_file():
+                    shutil.copyfile(source, folder / name)
 
 
 # --------------------------------------------------------------------------- the API reference
