@@ -525,7 +525,7 @@ views = [(correct, cams, pred), (mistakes or correct, cams, pred), (correct, ran
 with SummaryWriter(OUT / "tb") as writer:
     for step, (indices, maps, cls) in enumerate(views):
         writer.add_figure("gradcam/overlays", overlays(indices, ("Grad-CAM", maps, cls)), step)
-print("event files:", sorted(p.name for p in (OUT / "tb").iterdir()))
+print("event files in build/07/tb/:", len(list((OUT / "tb").glob("events.out.tfevents.*"))))
 print("view them with: lessonlib tensorboard 07")
 
 # %% [markdown]
