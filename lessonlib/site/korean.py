@@ -415,4 +415,7 @@ def on_post_build(config):
         for name in ("lesson.py", "exercises.py"):
             if lesson is not None and (lesson.path / name).is_file():
                 shutil.copyfile(lesson.path / name, folder / name)
+    if (site / "sitemap.xml").is_file() and (site / LANG).is_dir():
+        # the language menu reads the sitemap of the language it links to
+        shutil.copyfile(site / "sitemap.xml", site / LANG / "sitemap.xml")
     config["theme"]["language"] = "en"

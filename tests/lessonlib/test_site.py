@@ -170,3 +170,75 @@ def test_light_dark_toggle(page, server):
 
 def test_no_request_left_the_machine(page):
     assert page.outside == [], page.outside[:5]
+
+
+# ----------------------------------------------------------------- the Korean edition (issue 14)
+
+KO_LESSON = "ko/lessons/01_autograd_graphs/"
+
+
+def test_korean_lesson_page_has_korean_prose_and_the_same_figures(page, server):
+    import re
+
+    page.goto(server + KO_LESSON, wait_until="networkidle")
+    assert page.get_attribute("html", "lang") == "ko"
+    text = page.inner_text("article")
+    assert "역전파 그래프" in text and "01.1 — 리프 텐서 찾기" in text
+    assert len(re.findall(r"[\uac00-\ud7a3]", text)) > 1500
+    sizes = page.eval_on_selector_all("article img", "els => els.map(e => e.naturalWidth)")
+    assert len(sizes) >= 5 and all(width > 0 for width in sizes), sizes
+    assert "resnet18 backward graph: 195 nodes" in text  # the same executed output
+    nav = page.inner_text("nav.md-nav--primary")
+    assert "강의" in nav and "Lessons" not in nav
+
+
+def test_korean_page_links_to_its_english_twin(page, server):
+    page.goto(server + KO_LESSON, wait_until="networkidle")
+    page.click("a.lessonlib-twin")
+    page.wait_for_load_state("networkidle")
+    assert page.url == server + "lessons/01_autograd_graphs/"
+    assert page.get_attribute("html", "lang") == "en"
+    assert "Autograd graphs" in page.inner_text("article h1")
+    menu = page.eval_on_selector_all("a.md-select__link", "els => els.map(e => e.href)")
+    assert server + KO_LESSON in menu, menu
+
+
+def test_korean_search_finds_the_korean_lesson(page, server):
+    page.goto(server + "ko/", wait_until="networkidle")
+    box = page.locator("input.md-search__input")
+    box.click()
+    box.press_sequentially("역전파", delay=30)
+    box.press("End")  # a key event: Hangul arrives as composed text, which material does not watch
+    page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    links = page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
+    assert any(KO_LESSON in link for link in links), links
+
+
+def test_hangul_renders_with_real_glyphs(page, server):
+    """No tofu: distinct Hangul syllables draw distinct, inked glyphs in the page's own font,
+    unlike a code point no font has (drawn as the same empty or boxed .notdef)."""
+    page.goto(server + KO_LESSON, wait_until="networkidle")
+    result = page.evaluate(
+        """() => {
+        const font = getComputedStyle(document.querySelector("article p")).fontFamily;
+        const c = document.createElement("canvas"); c.width = c.height = 64;
+        const g = c.getContext("2d");
+        const draw = (ch) => {
+          g.clearRect(0, 0, 64, 64); g.font = "40px " + font; g.fillText(ch, 4, 48);
+          return Array.from(g.getImageData(0, 0, 64, 64).data.filter((_, i) => i % 4 === 3));
+        };
+        const glyphs = ["한", "국", "어", "\\u{10FFFD}", "\\u{10FFFC}"].map(draw);
+        const ink = glyphs.map((px) => px.filter((a) => a > 128).length);
+        const same = (a, b) => a.every((v, i) => v === b[i]);
+        const distinct = !same(glyphs[0], glyphs[1]) && !same(glyphs[1], glyphs[2]);
+        return {font, ink, hangulDistinct: distinct, hangulIsTofu: same(glyphs[0], glyphs[3])};
+    }"""
+    )
+    assert result["hangulDistinct"] and not result["hangulIsTofu"], result
+    assert all(n > 20 for n in result["ink"][:3]), result
+    shot = page.locator("article h1").screenshot()
+    assert len(shot) > 1000  # the heading "01강 — Autograd 그래프" as pixels
+
+
+def test_korean_pages_made_no_outside_request(page):
+    assert page.outside == [], page.outside[:5]
