@@ -328,28 +328,28 @@ def mlflow_store_uri(store: str | Path) -> str:
     return f"sqlite:///{Path(text).resolve()}"
 
 
-def fresh_mlflow_store(path: str | Path) -> Path:
+def fresh_mlflow_store(path: str | Path, template_dir: str | Path | None = None) -> Path:
     """An empty MLflow SQLite store at ``path`` (replacing any), without waiting on migrations.
 
-    A new SQLite store runs MLflow's schema migrations (dozens of them, seconds); the first
-    call makes one empty migrated store per MLflow version under ``build/mlflow/`` and later
-    calls copy it.
+    A new SQLite store runs MLflow's schema migrations (dozens of them, seconds). The first
+    call keeps an empty migrated store for this MLflow version in ``template_dir`` (default:
+    the store's own folder, so a lesson's files stay in its build folder); later calls copy it.
     """
     import mlflow
 
-    from lessonlib.paths import build_dir
-
-    template = build_dir("mlflow") / f"empty-store-{mlflow.__version__}.db"
+    path = Path(path)
+    _writable(path.parent, "the MLflow store")
+    folder = Path(template_dir) if template_dir is not None else path.parent
+    template = folder / f".empty-mlflow-{mlflow.__version__}.db"
     if not template.is_file():
         quiet_trackers()
         from mlflow import MlflowClient
 
+        folder.mkdir(parents=True, exist_ok=True)
         making = template.with_suffix(f".{os.getpid()}.tmp")
         making.unlink(missing_ok=True)
         MlflowClient(tracking_uri=mlflow_store_uri(making)).search_experiments()
         os.replace(making, template)
-    path = Path(path)
-    _writable(path.parent, "the MLflow store")
     path.unlink(missing_ok=True)
     shutil.copyfile(template, path)
     return path

@@ -401,6 +401,20 @@ CASES = [
         timeout=TIMEOUT,
     ),
     Case(
+        "08.1",
+        "the store already has the experiment, with an earlier run",
+        partial(
+            run_case,
+            "shapes",
+            "lr0.01",
+            {"lr": 0.01},
+            {"train/loss": [1.4, 1.0, 0.9]},
+            {"shapes": {"lr0.001": {"train/loss": [1.6, 1.5, 1.45]}}},
+        ),
+        logged_run,
+        timeout=TIMEOUT,
+    ),
+    Case(
         "08.2",
         "the last val/loss decides, not the lowest; another experiment does not count",
         partial(

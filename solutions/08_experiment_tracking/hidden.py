@@ -11,14 +11,17 @@ checks = lesson_checks("08")
 CASES = [
     Case(
         "08.1",
-        "the experiment already exists; bool, int and str params; one value (hidden case)",
+        "a name with spaces beside other experiments; bool, int, str params (hidden case)",
         partial(
             checks.run_case,
-            "shapes",
+            "my experiment",
             "seed 1",
             {"pretrained": False, "batch_size": 32, "schedule": "onecycle"},
             {"val/loss": [0.42]},
-            {"shapes": {"earlier": {"val/loss": [0.5, 0.45]}}},
+            {
+                "my experiment": {"a": {"val/loss": [0.5]}, "b": {"val/loss": [0.45]}},
+                "my experiment 2": {"c": {"val/loss": [0.4]}},
+            },
         ),
         checks.logged_run,
         timeout=checks.TIMEOUT,

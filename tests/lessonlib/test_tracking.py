@@ -63,6 +63,12 @@ def neptune_operations(folder: Path) -> list:
     return [Operation.from_dict(json.loads(line)["obj"]) for line in lines]
 
 
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory) -> Path:
+    """One folder for the empty migrated store every test's fresh store is copied from."""
+    return tmp_path_factory.mktemp("templates")
+
+
 @pytest.fixture
 def artifact(tmp_path) -> Path:
     path = tmp_path / "weights.pt"
@@ -70,13 +76,13 @@ def artifact(tmp_path) -> Path:
     return path
 
 
-def test_one_run_lands_in_every_backend(tmp_path, artifact):
+def test_one_run_lands_in_every_backend(tmp_path, artifact, templates):
     from mlflow import MlflowClient
     from visdom import Visdom
 
     from lessonlib.tensorboard import read_scalars
 
-    store = fresh_mlflow_store(tmp_path / "mlflow.db")
+    store = fresh_mlflow_store(tmp_path / "mlflow.db", templates)
     viz = Visdom(offline=True, log_to_filename=str(tmp_path / "visdom.log"), env="t")
     backends = [
         TensorBoardTracker(tmp_path / "tb"),
@@ -135,10 +141,10 @@ def test_one_run_lands_in_every_backend(tmp_path, artifact):
     assert disk_usage(backends[3].stored()) > 100_000  # the SQLite schema alone is ~1 MB
 
 
-def test_a_nan_metric_is_dropped_with_one_warning(tmp_path):
+def test_a_nan_metric_is_dropped_with_one_warning(tmp_path, templates):
     from mlflow import MlflowClient
 
-    store = fresh_mlflow_store(tmp_path / "mlflow.db")
+    store = fresh_mlflow_store(tmp_path / "mlflow.db", templates)
     backends = [TensorBoardTracker(tmp_path / "tb"), MLflowTracker(store, "exp", "nan")]
     with MultiTracker(backends) as tracker, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -188,6 +194,17 @@ def test_a_read_only_store_folder_is_one_sentence_and_nothing_is_written(tmp_pat
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
+
+
+def test_a_fresh_store_is_empty_and_its_template_stays_beside_it(tmp_path):
+    from mlflow import MlflowClient
+
+    store = fresh_mlflow_store(tmp_path / "mlflow.db")
+    MLflowTracker(store, "exp", "r").close()
+    again = fresh_mlflow_store(tmp_path / "mlflow.db")  # a copy of the template, not migrations
+    names = [e.name for e in MlflowClient(f"sqlite:///{again}").search_experiments()]
+    assert names == ["Default"]
+    assert [p.name for p in tmp_path.glob(".empty-mlflow-*.db")] != []
 
 
 def test_a_missing_artifact_is_one_sentence(tmp_path):
@@ -269,10 +286,10 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def logged_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+def logged_store(tmp_path_factory, templates) -> tuple[Path, dict[str, str]]:
     """A store with two finished runs of known losses; run name -> run id."""
     folder = tmp_path_factory.mktemp("store")
-    store = fresh_mlflow_store(folder / "mlflow.db")
+    store = fresh_mlflow_store(folder / "mlflow.db", templates)
     ids = {}
     for name, scale in (("lr0.01", 1.0), ("lr0.1", 2.0)):
         with MLflowTracker(store, "served", name) as tracker:
