@@ -39,7 +39,7 @@ serve: venv
 
 i18n: venv ## re-extract the CLI's messages (lessonlib.pot), merge them into ko.po, compile
 	$(BIN)/pybabel extract -k _ -k N_ --no-location --sort-output --project=lessonlib \
-	  -o lessonlib/locale/lessonlib.pot lessonlib
+	  -o lessonlib/locale/lessonlib.pot lessonlib lessons
 	$(BIN)/pybabel update -D lessonlib -i lessonlib/locale/lessonlib.pot -d lessonlib/locale \
 	  --no-location --ignore-obsolete
 	$(BIN)/pybabel compile -D lessonlib -d lessonlib/locale

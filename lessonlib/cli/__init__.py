@@ -48,6 +48,8 @@ def _root(
     ] = None,
 ) -> None:
     _state["debug"] = debug
+    if lang:
+        os.environ["LESSONLIB_LANG"] = lang  # the checking engine's process speaks it too
     set_language(lang)
 
 

@@ -220,3 +220,9 @@ def test_korean_page_notebook_keeps_code_and_outputs():
         p[:60] for p in prose if not HANGUL.search(p)
     ]
     assert prose[-1].startswith("## 연습 문제") and "힌트 3" in prose[-1]
+
+
+def test_lang_option_reaches_the_checking_engine(tmp_path):
+    out = _cli("--lang", "ko", "check", "01", "--root", "lessons", lang_env={}, tmp_path=tmp_path)
+    flat = " ".join(out.stdout.split())
+    assert "leaf_names()이 아직 NotImplementedError를 냅니다" in flat, out.stdout
