@@ -350,9 +350,29 @@ def fresh_mlflow_store(path: str | Path, template_dir: str | Path | None = None)
         making.unlink(missing_ok=True)
         MlflowClient(tracking_uri=mlflow_store_uri(making)).search_experiments()
         os.replace(making, template)
+    _close_connections(mlflow_store_uri(path))
     path.unlink(missing_ok=True)
     shutil.copyfile(template, path)
     return path
+
+
+def _close_connections(uri: str) -> None:
+    """Close MLflow's pooled connections to ``uri`` (they would keep reading a replaced file).
+
+    MLflow keeps one SQLAlchemy engine per store URI for the life of the process; after the
+    file is replaced (a lesson cell run twice in one kernel) its pooled connections would
+    still point at the old, deleted file. Disposed, the engine reconnects to the new one.
+    """
+    import sys
+
+    for name in (
+        "mlflow.store.tracking.sqlalchemy_store",
+        "mlflow.store.model_registry.sqlalchemy_store",
+    ):
+        module = sys.modules.get(name)
+        engine = getattr(getattr(module, "SqlAlchemyStore", None), "_engine_map", {}).get(uri)
+        if engine is not None:
+            engine.dispose()
 
 
 class MLflowTracker(Tracker):
