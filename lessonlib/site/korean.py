@@ -15,6 +15,7 @@ from __future__ import annotations
 import html as html_lib
 import json
 import os
+import re
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -29,6 +30,7 @@ from lessonlib.paths import build_dir
 
 LANG = "ko"
 SECTION = "한국어"
+SITE_NAME = "PyTorch 모델 속 들여다보기"
 LESSON_DOCS = "lessons"
 NAV_LABELS = {
     "Home": "홈",
@@ -246,6 +248,8 @@ def on_page_context(context, page, config, nav):
     else:
         en, ko = page.file.url, twin if twin is not None else f"{LANG}/"
     config["theme"]["language"] = LANG if korean else "en"
+    _state.setdefault("site_name", config["site_name"])
+    config["site_name"] = SITE_NAME if korean else _state["site_name"]
     config["extra"]["alternate"] = [
         {"name": "English", "link": en or "./", "lang": "en"},
         {"name": "한국어", "link": ko, "lang": LANG},
@@ -256,6 +260,7 @@ def on_page_context(context, page, config, nav):
 def on_pre_template(template, template_name, config):
     """Static templates (404.html, sitemap.xml) are rendered after the pages: in English."""
     config["theme"]["language"] = "en"
+    config["site_name"] = _state.get("site_name", config["site_name"])
     config["extra"].pop("alternate", None)
     return template
 
@@ -382,6 +387,30 @@ def lesson_facts_ko(lesson: Lesson, lessons: dict[str, Lesson], english_href: st
     )
 
 
+_EMPTY_ID = re.compile(r'<h([1-6]) id="">(.*?)<a class="anchor-link" href="#">', re.S)
+
+
+def heading_ids(html: str) -> str:
+    """Ids for headings the notebook renderer left without one (all-Hangul text gives an
+    empty ASCII slug): the text itself, so the TOC lists them and their anchors work."""
+    used = set(re.findall(r'id="([^"]+)"', html))
+
+    def named(match: re.Match) -> str:
+        text = re.sub(r"<[^>]+>", "", match.group(2)).strip()
+        ident = re.sub(r"[^\w]+", "-", text.lower()).strip("-") or "section"
+        base, n = ident, 1
+        while ident in used:
+            n += 1
+            ident = f"{base}-{n}"
+        used.add(ident)
+        return (
+            f'<h{match.group(1)} id="{ident}">{match.group(2)}'
+            f'<a class="anchor-link" href="#{ident}">'
+        )
+
+    return _EMPTY_ID.sub(named, html)
+
+
 def on_page_content(html, page, config, files):
     lessons = _lessons()
     lesson = korean_lesson(page.file.src_uri, lessons)
@@ -391,6 +420,7 @@ def on_page_content(html, page, config, files):
     from lessonlib.site.hooks import _MATHJAX, toc_tokens
 
     html = _MATHJAX.sub("", html)
+    html = heading_ids(html)
     page.toc = get_toc(toc_tokens(html))
     html = clean_for_search(html)
     english = files.get_file_from_path(f"{LESSON_DOCS}/{lesson.slug}.ipynb")
