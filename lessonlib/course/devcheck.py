@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lessonlib.classroom.grading import load_cases
 from lessonlib.course.catalog import Lesson, load_lessons
-from lessonlib.course.checking import PASSED, check_lesson, syntax_problem
+from lessonlib.course.checking import PASSED, check_files, syntax_problem
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 
@@ -94,12 +94,15 @@ def _dynamic_checks(lesson: Lesson, root: Path, report: DevReport, jobs: int) ->
 
     tag = f"lesson {lesson.id}"
     stub, solution = lesson.exercises_file, root / "solutions" / lesson.slug / "exercises.py"
-    for label, path, want_pass in (("stub", stub, False), ("solution", solution, True)):
-        try:
-            checked = check_lesson(lesson, exercises_file=path, hidden=True, timeout=900)
-        except LessonlibError as exc:
-            report.problems.append(f"{tag}: check of the {label} could not run: {exc}")
-            continue
+    try:
+        reports = check_files(lesson, [stub, solution], hidden=True, timeout=900)
+    except LessonlibError as exc:
+        report.problems.append(f"{tag}: the checks could not run: {exc}")
+        return
+    for label, checked, want_pass in (
+        ("stub", reports[0], False),
+        ("solution", reports[1], True),
+    ):
         for case in checked.cases or []:
             passed = case.outcome == PASSED
             if want_pass and not passed:
