@@ -241,7 +241,7 @@ def tensorboard_view(ctx: Context) -> Section:
             except Exception as err:  # noqa: BLE001 - tracing fails for some models (vit_b_16)
                 graph_note = (
                     f"add_graph's tracing fails ({type(err).__name__}: {_line(err)}), so the log "
-                    "has no graph; "
+                    "has no graph, but "
                 )
         weights = _weights(ctx)
         for name, w in weights.items():
@@ -266,7 +266,7 @@ def tensorboard_view(ctx: Context) -> Section:
     finally:
         writer.close()
     listed = ", ".join(parts) or "nothing"
-    s.finding = f"{graph_note}the log holds {listed}"
+    s.finding = f"{graph_note}{'it' if graph_note else 'the log'} holds {listed}"
     if graph_note:
         s.status = "flag"
     rel = _relative(logdir)
