@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lessonlib.classroom.guard import refuse
 from lessonlib.errors import LessonlibError
 
 InputSize = Sequence[int] | Sequence[Sequence[int]]
@@ -230,6 +231,7 @@ def explain_forward_failure(
     on the CPU under ``no_grad`` in eval mode. Returns ``None`` if the forward succeeds.
     All hooks are removed before returning.
     """
+    refuse("09.4", "lessonlib.summaries.explain_forward_failure")
     on_meta = device == "meta"
     net = meta_model(model) if on_meta else model
     names = {id(m): name for name, m in net.named_modules()}
