@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from lessonlib.classroom.guard import refuse
 from lessonlib.errors import LessonlibError
 
 __all__ = [
@@ -395,6 +396,8 @@ class MLflowTracker(Tracker):
         tags: dict[str, str] | None = None,
         artifact_location: str | Path | None = None,
     ) -> None:
+        refuse("08.1", "lessonlib.tracking.MLflowTracker")
+        refuse("08.3", "lessonlib.tracking.MLflowTracker")
         super().__init__()
         quiet_trackers()
         self.uri = mlflow_store_uri(store)
@@ -483,6 +486,7 @@ class NeptuneTracker(Tracker):
         project: str = NEPTUNE_PROJECT,
         tags: list[str] | None = None,
     ) -> None:
+        refuse("08.4", "lessonlib.tracking.NeptuneTracker")
         super().__init__()
         if mode not in NEPTUNE_MODES:
             raise LessonlibError(
