@@ -11,9 +11,11 @@ run: venv system ## set up, run every lesson (once: only what changed), build th
 	$(BIN)/lessonlib run --all --changed
 	$(BIN)/lessonlib docs
 
-test: venv system ## the whole test suite: dev check, library tests, exercise checks, site
+# The lessons' cases run once, in the dev check (stub and solution, through check and grade);
+# pytest then runs the library's tests (tests/), among them the check/grade agreement test.
+test: venv system ## the whole test suite: dev check (every lesson's cases), library tests, site
 	$(BIN)/lessonlib dev check
-	$(BIN)/python -m pytest --lesson-root solutions --lesson-hidden -q
+	$(BIN)/python -m pytest tests -q
 
 venv: $(STAMP)
 
