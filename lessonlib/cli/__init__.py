@@ -201,33 +201,35 @@ def progress(
     jobs: Annotated[int, typer.Option(help="Lessons checked at once when some changed.")] = 2,
 ) -> None:
     """Where you stand across all lessons (re-checks only lessons whose files changed)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
     from lessonlib.course.progress import lesson_progress
 
     console = _console()
     lessons = _lessons()
-    bar = Progress(
-        TextColumn(_("checking {task.description}")),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-    )
-    task = {}
+    bar = {}
 
-    def started(stale):
-        bar.start()
-        task["id"] = bar.add_task(", ".join(x.id for x in stale), total=len(stale))
+    def started(stale):  # only when some lesson must be checked again (rich.progress is slow)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        bar["bar"] = Progress(
+            TextColumn(_("checking {task.description}")),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+        )
+        bar["bar"].start()
+        bar["task"] = bar["bar"].add_task(", ".join(x.id for x in stale), total=len(stale))
 
     def done(report):
-        bar.advance(task["id"])
+        bar["bar"].advance(bar["task"])
 
     try:
         entries = lesson_progress(lessons, jobs=jobs, on_start=started, on_done=done)
     finally:
-        bar.stop()
+        if bar:
+            bar["bar"].stop()
     from lessonlib.course.i18n import localized
 
     table = Table(title=_("Progress"))

@@ -76,29 +76,37 @@ def next_hint(exercise_id: str, hints: tuple[str, ...]) -> tuple[int, str, bool]
 
 
 def library_version() -> str:
-    """lessonlib's version and a hash of its sources (the engine that runs the checks)."""
+    """lessonlib's version and a hash of the check engine's sources (what it imports)."""
     from lessonlib import __version__
+    from lessonlib.course.runner import imported_library_files
 
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(package.rglob("*.py")):
+    engine = package / "course" / "checking.py"
+    for path in [engine, *imported_library_files(engine)]:
         digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def checks_digest(lesson_id: str, library: str | None = None) -> str:
+def checks_digest(lesson: Any, library: str | None = None) -> str:
     """What a lesson's verdicts depend on besides the student's file: its checks, its
-    meta.toml, its test files and the library version ('' for an unknown lesson)."""
-    from lessonlib.course.catalog import load_lessons
+    meta.toml, its test files, the lessonlib modules they import and the engine's version.
+    ``lesson``: a Lesson or its id ('' for an unknown id)."""
     from lessonlib.paths import project_root
 
-    lesson = next((x for x in load_lessons() if x.id == lesson_id), None)
-    if lesson is None:
-        return ""
+    if isinstance(lesson, str):
+        from lessonlib.course.catalog import load_lessons
+
+        lesson = next((x for x in load_lessons() if x.id == lesson), None)
+        if lesson is None:
+            return ""
+    from lessonlib.course.runner import imported_library_files
+
     digest = hashlib.sha256((library or library_version()).encode())
     tests = project_root() / "tests" / "lessons"
     paths = [lesson.path / "meta.toml", lesson.path / "checks.py"]
     paths += sorted(tests.glob(f"test_{lesson.id}_*.py"))
+    paths += imported_library_files(*[p for p in paths if p.suffix == ".py" and p.exists()])
     for path in paths:
         digest.update(path.name.encode() + b"\0" + file_digest(path).encode())
     return digest.hexdigest()[:16]
@@ -163,7 +171,7 @@ def lesson_progress(
     disk = load_state()
     recorded: dict[str, Any] = {"checks": {}}
     library = library_version()
-    keys = {x.id: (file_digest(x.exercises_file), checks_digest(x.id, library)) for x in lessons}
+    keys = {x.id: (file_digest(x.exercises_file), checks_digest(x, library)) for x in lessons}
     entries: dict[str, dict[str, Any]] = {}
     stale = []
     for lesson in lessons:
@@ -211,8 +219,10 @@ def lesson_progress(
 def first_unfinished_lesson(lessons: list) -> Any:
     """The first lesson whose recorded check is not all passed (or that was never checked)."""
     state = load_state()
+    library = library_version()
     for lesson in lessons:
-        entry = cached_check(lesson.id, file_digest(lesson.exercises_file), state=state)
+        digest, checks = file_digest(lesson.exercises_file), checks_digest(lesson, library)
+        entry = cached_check(lesson.id, digest, state=state, checks=checks)
         if entry is None or any(s != "passed" for s in entry["statuses"].values()):
             return lesson
     return lessons[-1]

@@ -87,15 +87,20 @@ def _lessonlib_imports(path: Path) -> set[Path]:
     return found
 
 
-def library_files(lesson: Lesson) -> list[Path]:
-    """The library files a lesson runs: what it imports from lessonlib, transitively."""
+def imported_library_files(*sources: Path) -> list[Path]:
+    """The lessonlib files ``sources`` import, transitively (and the package's __init__)."""
     seen: set[Path] = {_package() / "__init__.py"}
-    todo = [lesson.script]
+    todo = list(sources)
     while todo:
         for module in _lessonlib_imports(todo.pop()) - seen:
             seen.add(module)
             todo.append(module)
     return sorted(seen)
+
+
+def library_files(lesson: Lesson) -> list[Path]:
+    """The library files a lesson runs: what it imports from lessonlib, transitively."""
+    return imported_library_files(lesson.script)
 
 
 def sources_digest(lesson: Lesson) -> str:
