@@ -589,6 +589,7 @@ def _screenshot(
                 page.wait_for_timeout(1000)
             if crop:
                 x, y, w, h = DASHBOARD_CROPS[dashboard]
+                w = min(w, size[0] - x)  # a narrower window: the dashboard reflows into it
                 page.screenshot(path=str(path), clip={"x": x, "y": y, "width": w, "height": h})
             else:
                 page.screenshot(path=str(path))
@@ -599,18 +600,21 @@ def _screenshot(
 
 # Where each dashboard draws what matters at 1280×900: (x, y, width, height) of the part to
 # keep, leaving out the header and the runs sidebar (which shows the machine's logdir path).
+# In a narrower window the width shrinks with it (the dashboards reflow their cards); the
+# sidebar is 280 px wide at 960 px and 300 px at 1280 px, so the crops start at 280 (HParams:
+# its filters take 224 px at 1100 px).
 DASHBOARD_CROPS = {
-    "scalars": (300, 64, 980, 560),
-    "images": (300, 64, 980, 700),
-    "histograms": (300, 64, 980, 620),
-    "distributions": (300, 64, 980, 620),
+    "scalars": (280, 64, 1000, 650),
+    "images": (280, 64, 1000, 480),
+    "histograms": (280, 64, 1000, 620),
+    "distributions": (280, 64, 1000, 620),
     "graphs": (320, 64, 420, 300),
     "projector": (0, 64, 1280, 760),
-    "hparams": (260, 64, 1020, 340),
-    "pr_curves": (300, 64, 980, 620),
-    "text": (300, 64, 980, 560),
-    "custom_scalars": (300, 64, 980, 400),
-    "audio": (300, 64, 980, 200),
+    "hparams": (224, 64, 1056, 340),
+    "pr_curves": (280, 64, 1000, 620),
+    "text": (280, 64, 1000, 560),
+    "custom_scalars": (280, 64, 1000, 400),
+    "audio": (280, 64, 1000, 200),
 }
 # Dashboards that keep drawing once their data arrived (the projector loads the sprite,
 # then computes PCA): extra milliseconds to wait before the picture.
@@ -665,6 +669,7 @@ def screenshot_dashboards(
                         page.wait_for_load_state("networkidle", timeout=timeout * 1000)
                         page.wait_for_timeout(DASHBOARD_SETTLE_MS.get(dashboard, settle_ms))
                         x, y, w, h = DASHBOARD_CROPS.get(dashboard, (0, 64, width, height - 64))
+                        w = min(w, width - x)  # a narrower window: the dashboard reflows
                         page.screenshot(
                             path=str(path), clip={"x": x, "y": y, "width": w, "height": h}
                         )

@@ -828,6 +828,7 @@ show_figure(
 # %%
 hp_server = start_tensorboard(RUNS / "hparams", free_port(server.port + 1), wait=False)
 tags = lambda pattern: "&tagFilter=" + quote(pattern)  # noqa: E731
+PAGE_WIDTH = 1100  # a narrower window: two charts a row, legible at page width
 with server.wait_until_ready():
     logged = read_scalars(RUNS / "cnn").query("run == '.' and tag == 'train/loss'")
     served = server.wait_for_scalars(".", "train/loss", len(logged))
@@ -836,8 +837,9 @@ with server.wait_until_ready():
     charts = tags("^(train/loss|train/accuracy|loss|accuracy)$")
     picture = OUT / "tensorboard_scalars.png"
     shot = screenshot_dashboard(
-        server.url, picture, query=charts + "&_smoothingWeight=0", min_lines=4, crop=True
-    )
+        server.url, picture, query=charts + "&_smoothingWeight=0", min_lines=4, crop=True,
+        width=PAGE_WIDTH,
+    )  # fmt: skip
     pictures = screenshot_dashboards(server.url, [
         ("images", OUT / "tensorboard_images.png", tags("^(inputs/test_batch|eval/)")),
         ("histograms", OUT / "tensorboard_histograms.png", tags("^weights/")),
@@ -846,12 +848,12 @@ with server.wait_until_ready():
         ("pr_curves", OUT / "tensorboard_pr_curves.png", ""),
         ("custom_scalars", OUT / "tensorboard_custom_scalars.png", ""),
         ("text", OUT / "tensorboard_text.png", ""),
-    ])  # fmt: skip
+    ], width=PAGE_WIDTH)  # fmt: skip
 print(f"{shot['cards']} charts, {shot['lines']} lines drawn; server still running: {server.alive}")
 with hp_server.wait_until_ready():
     pictures += screenshot_dashboards(hp_server.url, [
         ("hparams", OUT / "tensorboard_hparams.png", ""),
-    ])  # fmt: skip
+    ], width=PAGE_WIDTH)  # fmt: skip
 print(f"{1 + len(pictures)} dashboards photographed")
 
 # %% [markdown]
