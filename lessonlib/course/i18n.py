@@ -2,14 +2,14 @@
 
 Per lesson, ``lessons/NN_x/<lang>.toml`` (e.g. ``ko.toml``) holds one entry per English text:
 the lesson's markdown cells, meta.toml's title, summary, objectives, prerequisites, and per
-exercise its title, task (the stub function's docstring), hints and what it assesses. Each entry keeps ``en`` (the current English,
-for the translator), ``ko`` (the translation) and ``hash``: the sha256 (first 16 hex digits)
-of the English the translation was made from. When the English changes, ``hash`` no longer
-matches and the entry is *stale*. Hand-written pages ``docs/X.md`` have twins
-``docs/<lang>/X.md`` whose front matter carries ``source_hash``.
+exercise its title, task (the stub function's docstring), hints and what it assesses. Each
+entry keeps ``en`` (the current English, for the translator), ``ko`` (the translation) and
+``hash``: the sha256 (first 16 hex digits) of the English the translation was made from.
+When the English changes, ``hash`` no longer matches and the entry is *stale*. Hand-written
+pages ``docs/X.md`` have twins ``docs/<lang>/X.md`` whose front matter carries ``source_hash``.
 
 ``refresh_lesson`` / ``refresh_docs`` (``lessonlib dev i18n ko``) write the skeletons and keep
-every existing translation; ``translation_problems`` (part of ``lessonlib dev check``) names each
+every existing translation; ``translation_report`` (part of ``lessonlib dev check``) names each
 missing, stale or orphaned text by file and key. A file marked ``draft = true`` (a ``draft: true``
 front-matter line for pages), or ``LESSONLIB_I18N_DRAFT=1``, turns its problems into notes.
 """
