@@ -148,7 +148,8 @@ def test_the_executed_notebook_can_be_downloaded(page, server):
     assert response.status == 200
     cells = json.loads(response.body())["cells"]
     outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
-    assert any("image/png" in o.get("data", {}) for o in outputs)
+    data = [(k, "".join(v)) for o in outputs for k, v in o.get("data", {}).items()]
+    assert any(k.startswith("image/") or "<img" in v for k, v in data), "no figure embedded"
 
 
 def test_long_code_lines_wrap_instead_of_hiding(page, server):
