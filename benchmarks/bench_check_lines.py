@@ -39,10 +39,12 @@ def git_files(pattern: str) -> list[str]:
 
 
 def imported(source: str, prefix: str = "") -> set[str]:
+    """Modules ``source`` imports (``from a.b import c`` counts ``a.b`` and ``a.b.c``)."""
     names = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
     return {n[len(prefix) :] for n in names if n.startswith(prefix)}
@@ -87,7 +89,9 @@ def after() -> dict[str, float]:
     total = {k: float(v) for k, v in own.items()}
     for name, lessons in uses.items():
         path = refs / f"{name}.py"
-        n = len(path.read_text().splitlines()) if path.is_file() else 0
+        if not path.is_file():
+            continue
+        n = len(path.read_text().splitlines())
         for lesson in lessons:
             total[lesson] += n / len(lessons)
     return total
