@@ -245,8 +245,11 @@ def usage_example(name: str, lessons: list[Lesson]) -> tuple[str, str] | None:
                 or (isinstance(sub, ast.Attribute) and sub.attr == name)
                 for sub in ast.walk(node)
             )
+            if not used:
+                continue
+            # get_source_segment splits the whole source each call: only for a use.
             segment = ast.get_source_segment(source, node) or ""
-            if used and segment.count("\n") < 8:
+            if segment.count("\n") < 8:
                 return lesson.id, segment
     return None
 
