@@ -177,7 +177,11 @@ def run_submission(
 
     ``services`` maps a service name to the URL its server answers at in this sandbox.
     """
+    import tempfile
+
     from lessonlib.classroom import guard, plaindata
+
+    tempfile.tempdir = None  # a folder the zygote cached is not this sandbox's /tmp
     from lessonlib.classroom.cases import ServiceUnavailable, resolve_inputs
 
     filename = os.path.join(work, "exercises.py")

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -129,7 +130,16 @@ def run_case(
     return _with_files(inputs, {store: ("store", _spec(existing or {}))})
 
 
-def _open_store(files, store: str) -> MlflowClient:
+@functools.cache
+def _copies() -> list[str]:
+    """The folders of the judge's copies of stores (made in the judge's process, on use)."""
+    return []
+
+
+def _store_uri(files, store: str) -> str:
+    """A tracking URI for a copy of the store the call left, under a path never used before:
+    MLflow keeps one pooled store per URI in a process, and the judge reads one submission's
+    store after another from the same folder."""
     path = Path(files) / store
     expect(
         path.is_file() and path.stat().st_size > 0,
@@ -137,7 +147,17 @@ def _open_store(files, store: str) -> MlflowClient:
         "were given (sqlite:///<store>).",
         hint=1,
     )
-    return MlflowClient(tracking_uri=f"sqlite:///{path}")
+    made = _copies()
+    while len(made) > 16:  # the judges of earlier cases are done with theirs
+        shutil.rmtree(made.pop(0), ignore_errors=True)
+    made.append(tempfile.mkdtemp(prefix="lessonlib-08-judge-"))
+    copy = Path(made[-1]) / path.name
+    copy.write_bytes(path.read_bytes())
+    return f"sqlite:///{copy}"
+
+
+def _open_store(files, store: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=_store_uri(files, store))
 
 
 def _run(client: MlflowClient, run_id, hint: int):
@@ -209,8 +229,7 @@ def best_case(
 
 def best_run_found(got, inputs, files) -> None:
     store, experiment, metric, lower_is_better = inputs.args
-    _open_store(files, store)
-    mlflow.set_tracking_uri(f"sqlite:///{Path(files) / store}")
+    mlflow.set_tracking_uri(_store_uri(files, store))
     order = "ASC" if lower_is_better else "DESC"
     frame = mlflow.search_runs(
         experiment_names=[experiment], order_by=[f"metrics.`{metric}` {order}"]
