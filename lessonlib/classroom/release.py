@@ -90,6 +90,8 @@ def student_makefile(course_makefile: str) -> str:
     out, in_test = [], False
     for line in lines:
         if re.match(r"^test\s*:", line):
+            while out and out[-1].startswith("#"):  # the course's comment on its own test
+                out.pop()
             in_test = True
             out.append("test: venv system ## check your exercises (lessons/*/exercises.py)\n")
             out.append(STUDENT_TEST_RECIPE)

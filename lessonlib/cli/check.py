@@ -92,7 +92,8 @@ def check_cmd(
             ).format(id=ex.id, number=res.hint_number)
             if shown >= len(ex.hints):
                 hint = _("all hints shown; hint {number} fits this").format(number=res.hint_number)
-            note = hint if report.problem or not res.message else f"{res.message} · {hint}"
+            quiet = report.problem or not res.message or res.status == "not started"
+            note = hint if quiet else f"{res.message} · {hint}"
         colour = colours.get(str(res.status), "red")
         table.add_row(
             ex.id,
