@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import torch
 
 
 def _nodes(output: torch.Tensor) -> list:
     """Every autograd node reachable from ``output.grad_fn``, each once, in BFS order."""
+    from collections import deque
+
     if output.grad_fn is None:
         return []
     seen = {output.grad_fn}
@@ -52,6 +52,8 @@ def backward_graph_dot(output: torch.Tensor) -> str:
 
 def path_to_parameter(loss: torch.Tensor, param: torch.Tensor) -> list[str]:
     """TODO(01.4) solved: op names on a shortest path from ``loss.grad_fn`` to ``param``."""
+    from collections import deque
+
     if loss.grad_fn is None:
         return []
     parent = {loss.grad_fn: None}
