@@ -133,4 +133,5 @@ def test_lesson_01_runs_without_dot_and_writes_dot_sources(env, tmp_path):
     written = {p.name for p in Path(tmp_path / "build" / "01").iterdir()}
     assert {"expression.dot", "mlp.dot", "resnet18_depth3.dot"} <= written
     assert not any(name.endswith(".png") for name in written)
-    assert "apt-get install graphviz" in out.stderr
+    # the lesson runs in a kernel whose output (warnings included) streams to the terminal
+    assert "apt-get install graphviz" in out.stdout + out.stderr
