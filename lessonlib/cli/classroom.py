@@ -32,7 +32,9 @@ def release_cmd(
         f"student copy written to {report.out_dir}: {report.files} files, "
         f"{len(report.lessons)} lessons ({', '.join(report.lessons)})"
     )
-    console.print("[dim]left out: solutions/ (solutions and hidden cases), build/, site/, .venv/, .git/[/]")
+    console.print(
+        "[dim]left out: solutions/ (solutions and hidden cases), build/, site/, .venv/, .git/[/]"
+    )
 
 
 def grade_cmd(

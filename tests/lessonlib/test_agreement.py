@@ -52,9 +52,13 @@ def variants(lesson) -> dict[str, str]:
         out[f"stubbed_{name}"] = solution + (
             f"\n\ndef {name}(*args, **kwargs):\n    raise NotImplementedError('TODO')\n"
         )
-        out[f"bent_{name}"] = solution + MUTATE + (
-            f"\n_right_{name} = {name}\n\n\ndef {name}(*args, **kwargs):\n"
-            f"    return _lessonlib_bent(_right_{name}(*args, **kwargs))\n"
+        out[f"bent_{name}"] = (
+            solution
+            + MUTATE
+            + (
+                f"\n_right_{name} = {name}\n\n\ndef {name}(*args, **kwargs):\n"
+                f"    return _lessonlib_bent(_right_{name}(*args, **kwargs))\n"
+            )
         )
     return out
 
