@@ -207,43 +207,48 @@ def record_details(record: dict) -> dict:
 # ---------------------------------------------------------------- feedback and the grade book
 
 
-def _md(text: str) -> str:
-    return text.replace("`", "'").replace("|", "/").replace("<", "‹").replace(">", "›")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+
+
+def md_text(text: str) -> str:
+    """``text`` as Markdown that renders as exactly these characters (code in hints and
+    messages survives: ``n0 -> n3;``, ``__name__``, ``[label=...]``), and no HTML."""
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def feedback_markdown(record: dict, lesson: Lesson) -> str:
     """The student's feedback page: points per exercise, what failed, the next hint."""
     info = record_details(record)
     lines = [
-        f"# Lesson {lesson.id}: {lesson.title} — feedback for {_md(info['student'])}",
+        f"# Lesson {lesson.id}: {lesson.title} — feedback for {md_text(info['student'])}",
         "",
         f"**Score: {record['score']} / {info['max_score']}** ({info['status']})",
         "",
     ]
     if info.get("problem"):
-        lines += [f"What went wrong: {_md(info['problem'])}", ""]
+        lines += [f"What went wrong: {md_text(info['problem'])}", ""]
     lines += ["| exercise | points | result |", "|---|---|---|"]
     for ex in info["exercises"]:
-        lines.append(
-            f"| {ex['id']} {_md(ex['title'])} | {ex['earned']}/{ex['points']} | {ex['status']} |"
-        )
+        title = md_text(ex["title"])
+        lines.append(f"| {ex['id']} {title} | {ex['earned']}/{ex['points']} | {ex['status']} |")
     for ex in [] if info.get("problem") else info["exercises"]:
         if ex["status"] == PASSED:
             continue
-        lines += ["", f"## {ex['id']} {_md(ex['title'])} — {ex['earned']}/{ex['points']}", ""]
+        lines += ["", f"## {ex['id']} {md_text(ex['title'])} — {ex['earned']}/{ex['points']}", ""]
         if ex["message"]:
-            lines += [f"What went wrong: {_md(ex['message'])}", ""]
+            lines += [f"What went wrong: {md_text(ex['message'])}", ""]
         if ex["hint"]:
-            lines.append(f"Next hint: {_md(ex['hint'])}")
+            lines.append(f"Next hint: {md_text(ex['hint'])}")
     if info["output"] and info["status"] in (CRASHED, TIMED_OUT):
         lines += ["", "## The last lines your code printed", ""]
-        lines += [f"    {_md(line)}" for line in info["output"]]
+        lines += [f"    {md_text(line)}" for line in info["output"]]
     passed = sum(1 for ex in info["exercises"] if ex["status"] == PASSED)
-    lines += [
-        "",
-        f"{passed} of {len(info['exercises'])} exercises passed. Check your work any "
-        f"time with `lessonlib check {lesson.id}`; `lessonlib hint {lesson.id}.1` shows hints.",
-    ]
+    todo = next((ex["id"] for ex in info["exercises"] if ex["status"] != PASSED), None)
+    footer = f"{passed} of {len(info['exercises'])} exercises passed. Check your work any time "
+    footer += f"with `lessonlib check {lesson.id}`"
+    footer += f"; `lessonlib hint {todo}` shows the next hint." if todo else "."
+    lines += ["", footer]
     return "\n".join(lines) + "\n"
 
 

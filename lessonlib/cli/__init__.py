@@ -175,14 +175,43 @@ def _strip_ansi(text: str) -> str:
 
 
 @app.command()
-def hint(exercise: Annotated[str, typer.Argument(help="Exercise id, e.g. 01.2 or 1.2.")]) -> None:
-    """Show the next hint for an exercise (each call reveals one more)."""
-    from lessonlib.course.catalog import find_exercise
+def hint(
+    exercise: Annotated[
+        str,
+        typer.Argument(
+            help="Exercise id, e.g. 01.2 or 1.2; a lesson id (01) means its first unfinished one."
+        ),
+    ],
+    number: Annotated[
+        int | None,
+        typer.Option("--number", "-n", help="Show this hint (e.g. the one check says fits)."),
+    ] = None,
+) -> None:
+    """Show the next hint for an exercise (each call reveals one more), or hint --number N."""
+    from lessonlib.course.catalog import find_exercise, find_lesson
     from lessonlib.course.i18n import localized
-    from lessonlib.course.progress import next_hint
+    from lessonlib.course.progress import cached_check, file_digest, next_hint
 
+    if "." not in exercise:
+        target = find_lesson(exercise)
+        entry = cached_check(target.id, file_digest(target.exercises_file)) or {}
+        statuses = entry.get("statuses", {})
+        todo = [e for e in target.exercises if statuses.get(e.id) != "passed"]
+        exercise = (todo or list(target.exercises))[0].id
     lesson, ex = find_exercise(exercise)
-    number, text, last = next_hint(ex.id, ex.hints)
+    if number is not None and ex.hints:
+        if not 1 <= number <= len(ex.hints):
+            raise LessonlibError(
+                _("exercise {id} has hints 1 to {total}.").format(id=ex.id, total=len(ex.hints))
+            )
+        from lessonlib.course.progress import hints_shown, load_state, save_state
+
+        state = load_state()
+        state.setdefault("hints", {})[ex.id] = max(number, hints_shown(ex.id, state))
+        save_state(state)
+        text, last = ex.hints[number - 1], number == len(ex.hints)
+    else:
+        number, text, last = next_hint(ex.id, ex.hints)
     title = localized(lesson, ("exercises", ex.id, "title"), ex.title)
     text = localized(lesson, ("exercises", ex.id, "hints", str(number)), text)
     console = _console()

@@ -52,12 +52,17 @@ def check_cmd(
     from lessonlib.errors import LessonlibError
     from lessonlib.messages import _
 
-    target = find_lesson(lesson) if lesson else _first_unfinished()
-    if root is not None:
-        root = (Path.cwd() / root).resolve()
-        if not root.is_dir():
-            raise LessonlibError(_("--root {root} is not a folder.").format(root=root))
-    report = check_lesson(target, root, warm=True)
+    try:
+        target = find_lesson(lesson) if lesson else _first_unfinished()
+        if root is not None:
+            root = (Path.cwd() / root).resolve()
+            if not root.is_dir():
+                raise LessonlibError(_("--root {root} is not a folder.").format(root=root))
+        report = check_lesson(target, root, warm=True)
+    except LessonlibError as exc:
+        if as_json:  # editors and scripts read stdout: the error comes as JSON there too
+            sys.stdout.write(json.dumps({"error": str(exc)}, ensure_ascii=False) + "\n")
+        raise
     if root is None:
         record_check(
             target.id, file_digest(report.exercises_file), report.statuses(), report.earned
@@ -78,7 +83,7 @@ def check_cmd(
     title = localized(target, ("title",), target.title)
     table = Table(title=_("Lesson {id}: {title}").format(id=target.id, title=escape(title)))
     for col in (_("exercise"), _("title"), _("status"), _("points"), _("why / next hint")):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     colours = {"passed": "green", "failed": "red", "not started": "yellow"}
     for res, ex in zip(report.results, target.exercises, strict=True):
         if res.status == PASSED:

@@ -43,6 +43,7 @@ class CaseResult:
     outcome: str
     message: str = ""
     hidden: bool = False
+    hint: int | None = None  # the meta.toml hint that fits this failure
 
 
 @dataclass
@@ -207,7 +208,7 @@ def check_files(
 def _report_from(lesson: Lesson, path: Path, raw: dict) -> CheckReport:
     from lessonlib.classroom.records import CaseOutcome, RunProblem, _fold
 
-    cases = [CaseResult(**c) for c in raw["cases"]]
+    cases = [CaseResult(**c, hint=h) for c, h in zip(raw["cases"], raw["hints"], strict=True)]
     if raw.get("problem"):
         problem = RunProblem(**raw["problem"])
         return _same_for_all(lesson, path, problem.status, problem.message)

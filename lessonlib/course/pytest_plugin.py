@@ -90,6 +90,8 @@ class CaseItem(pytest.Item):
             text = case.message
             if not text.startswith(case.outcome):
                 text = f"{case.outcome}: {text}"
+            if case.hint and case.outcome == "failed":
+                text += f" (the hint that fits: lessonlib hint {case.exercise} -n {case.hint})"
             pytest.fail(text, pytrace=False)
 
     def reportinfo(self):

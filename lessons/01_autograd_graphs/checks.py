@@ -182,18 +182,34 @@ def _read_student_dot(got):
         raise Mismatch(f"the DOT source could not be parsed ({type(exc).__name__}).", 1) from exc
 
 
+def _nodes(n: int) -> str:
+    return f"{n} node" if n == 1 else f"{n} nodes"
+
+
 def same_dot_graph(got, inputs, files) -> None:
     mine, ref = _read_student_dot(got), reference_graph(inputs.args[0])
     mine_labels, ref_labels = label_counts(mine), label_counts(ref)
-    for label in sorted(set(mine_labels) | set(ref_labels)):
+    strange = sorted(set(mine_labels) - set(ref_labels))
+    if strange:
+        raise Mismatch(
+            f"your DOT labels a node {strange[0]!r}, a name the graph does not have: label each "
+            f"node with its class name, type(node).__name__ (e.g. {sorted(ref_labels)[0]!r}).",
+            2,
+        )
+    for label in sorted(ref_labels):
         m, r = mine_labels[label], ref_labels[label]
         if m > r:
             raise Mismatch(
-                f"your DOT has {m} nodes labelled {label}, the graph has {r}: a node reached "
+                f"your DOT has {_nodes(m)} labelled {label}, the graph has {r}: a node reached "
                 "along two paths must be written once (give each autograd node one id).",
                 2,
             )
-        expect(m == r, f"your DOT has {m} nodes labelled {label}, the graph has {r}.", hint=3)
+        expect(
+            m == r,
+            f"your DOT has {_nodes(m)} labelled {label}, the graph has {r}: visit every node "
+            "reachable through next_functions.",
+            hint=3,
+        )
     mine_edges, ref_edges = labelled_edges(mine), labelled_edges(ref)
     missing = sorted((ref_edges - mine_edges).elements())
     extra = sorted((mine_edges - ref_edges).elements())

@@ -18,7 +18,7 @@ import pytest
 
 from lessonlib.classroom.cases import Case, Inputs
 from lessonlib.classroom.grading import load_cases
-from lessonlib.classroom.records import make_record
+from lessonlib.classroom.records import make_record, md_text
 from lessonlib.classroom.submissions import Submission, find_submissions, safe_stem
 from lessonlib.course.catalog import find_lesson
 from lessonlib.errors import LessonlibError
@@ -166,9 +166,9 @@ def test_feedback_says_what_failed_and_the_next_hint(classroom):
     assert f"| {count.id} {count.title} | 0/{count.points} | failed |" in text
     assert "torchviz draws" in text and "you counted" in text
     # one node short: the hint that fits is "count every node, root and leaves included"
-    assert f"Next hint: {count.hints[2]}" in text
+    assert f"Next hint: {md_text(count.hints[2])}" in text
     stub = (classroom["out"] / "feedback" / "stub.md").read_text(encoding="utf-8")
-    assert f"Next hint: {LESSON.exercises[0].hints[0]}" in stub
+    assert f"Next hint: {md_text(LESSON.exercises[0].hints[0])}" in stub
     assert "still raises NotImplementedError" in stub
 
 
