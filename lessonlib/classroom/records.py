@@ -207,13 +207,14 @@ def record_details(record: dict) -> dict:
 # ---------------------------------------------------------------- feedback and the grade book
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+# An _ between two letters or digits (Zoë_Núñez) cannot start emphasis: it stays as it is.
+_MD_SPECIAL = re.compile(r"[\\`*\[\]|#]|(?<![^\W_])_|_(?![^\W_])")
 
 
 def md_text(text: str) -> str:
     """``text`` as Markdown that renders as exactly these characters (code in hints and
     messages survives: ``n0 -> n3;``, ``__name__``, ``[label=...]``), and no HTML."""
-    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
