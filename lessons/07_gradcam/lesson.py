@@ -81,7 +81,7 @@ save(
     image_grid([x[:8]], [[classes[c] for c in y[:8]]], contours=masks[:8]),
     "shapes",
     caption="Eight test images with their true class; the white outline is each image's "
-    "mask, the shape's own pixels, used by the pointing game.",
+    "mask, the shape's own pixels, which section 6 scores the heat maps against.",
     alt="A row of eight shape images (circle, square, triangle, cross, diamond on "
     "coloured backgrounds), each titled with its class and outlined in white.",
 )
