@@ -256,11 +256,18 @@ class TensorBoardTracker(Tracker):
     def _close(self) -> None:
         if self.params:
             final = {f"hparam/{k}": v for k, v in self.last.items()}
-            # both write the hparams session into this run's folder ("."), not a timestamped one
+            # What add_hparams writes, through this run's own writer: add_hparams opens a second
+            # writer on the folder, and tensorboardX names event files by the second, so one
+            # opened in the same second as the run's truncates the run's file.
             if self.name == "tensorboardX":
-                self.writer.add_hparams(self.params, final, name=".")
+                from tensorboardX.summary import hparams
             else:
-                self.writer.add_hparams(self.params, final, run_name=".")
+                from torch.utils.tensorboard.summary import hparams
+            file_writer = self.writer._get_file_writer()
+            for summary in hparams(self.params, final):
+                file_writer.add_summary(summary)
+            for tag, value in final.items():
+                self.writer.add_scalar(tag, value)
         self.writer.close()
 
     def stored(self) -> list[Path]:
