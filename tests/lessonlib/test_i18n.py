@@ -223,6 +223,9 @@ def test_korean_page_notebook_keeps_code_and_outputs():
 
 
 def test_lang_option_reaches_the_checking_engine(tmp_path):
-    out = _cli("--lang", "ko", "check", "01", "--root", "lessons", lang_env={}, tmp_path=tmp_path)
+    # --json carries the engine's own sentence (the table shows "not started" and the hint)
+    out = _cli(
+        "--lang", "ko", "check", "01", "--root", "lessons", "--json", lang_env={}, tmp_path=tmp_path
+    )
     flat = " ".join(out.stdout.split())
     assert "leaf_names()이 아직 NotImplementedError를 냅니다" in flat, out.stdout
