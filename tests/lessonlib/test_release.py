@@ -70,7 +70,7 @@ def test_it_has_what_a_student_needs(student_copy):
 
 
 def test_the_student_test_part_runs_and_reports_not_started(student_copy):
-    env = dict(os.environ, LESSONLIB_ROOT=str(student_copy))
+    env = dict(os.environ, LESSONLIB_ROOT=str(student_copy), COLUMNS="400")
     run = subprocess.run(
         [sys.executable, "-m", "pytest", f"lessons/{LESSON.slug}", "-q", "-rf"],
         cwd=student_copy,
