@@ -203,13 +203,11 @@ def test_cli_shows_progress_and_a_summary(classroom):
 
 def test_rerun_reuses_every_result(classroom):
     before = {p.name: p.read_bytes() for p in (classroom["out"] / "results").iterdir()}
-    started = time.monotonic()
     again = run_cli(
         "grade", str(classroom["subs"]), "--lesson", "01", "--out", str(classroom["out"])
     )
     assert again.returncode == 0, again.stderr
     assert "ran 0 submissions" in again.stdout
-    assert time.monotonic() - started < 20
     after = {p.name: p.read_bytes() for p in (classroom["out"] / "results").iterdir()}
     assert before == after
 

@@ -74,11 +74,11 @@ def test_watch_rechecks_on_save_survives_a_syntax_error_and_answers_keys(course,
     solved = (project_root() / "solutions" / LESSON / "exercises.py").read_text()
     solved = solved.replace("from __future__ import annotations", "")
     exercises.write_text(original + "\n\n" + solved)
-    t0 = time.monotonic()
-    screen = _wait_for(session, "✓ 01.1")
-    seconds = time.monotonic() - t0
-    assert "lesson 01 done: 8/8 points" in screen, screen
-    assert seconds < 30, seconds  # the target (≤ 2 s) is measured by benchmarks/bench_watch.py
+    # The verdict lines and the summary line under them may reach the screen in separate
+    # frames, so wait for the summary (the last line drawn) and then read the verdicts.
+    # How fast the verdict appears (the ≤ 2 s target) is measured by benchmarks/bench_watch.py.
+    screen = _wait_for(session, "lesson 01 done: 8/8 points")
+    assert "✓ 01.1" in screen and "✓ 01.3" in screen, screen
 
     exercises.write_text(original)
     _wait_for(session, "h: next hint for 01.1")
