@@ -171,8 +171,9 @@ def watch(
             console.print(f"lesson {item.lesson.id}: {problem}", style="red", markup=False)
             console.print("[dim]waiting for the next save · c: check again · q: quit[/]")
             return None
-        console.clear()
-        render(report, console, root_label=f"{label(item)} · {time.perf_counter() - t0:.1f} s")
+        with console:  # one write per screen: a terminal never shows half a verdict
+            console.clear()
+            render(report, console, root_label=f"{label(item)} · {time.perf_counter() - t0:.1f} s")
         if record and lesson_root is None and file_digest(item.path) == item.digest:
             with contextlib.suppress(OSError):
                 record_check(item.lesson.id, item.digest, report.statuses(), report.earned)
@@ -197,13 +198,14 @@ def watch(
                 if nxt is not None:
                     ex = next(e for e in current.lesson.exercises if e.id == nxt.id)
                     number, text, _ = next_hint(ex.id, ex.hints)
-                    console.clear()
-                    render(
-                        report,
-                        console,
-                        root_label=label(current),
-                        hint=(f"{ex.id} — hint {number}/{len(ex.hints)}", text),
-                    )
+                    with console:
+                        console.clear()
+                        render(
+                            report,
+                            console,
+                            root_label=label(current),
+                            hint=(f"{ex.id} — hint {number}/{len(ex.hints)}", text),
+                        )
                 continue
             for item in watched.values():
                 now = _stat(item.path)
