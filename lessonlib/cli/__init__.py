@@ -89,10 +89,24 @@ def run(
             "--changed", help="Skip lessons already run from their current sources (with --all)."
         ),
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=0,
+            help="Lessons run at once with --all (0: two where there are two CPUs).",
+        ),
+    ] = 0,
 ) -> None:
     """Run a lesson once in a Jupyter kernel; its notebook and files land under build/<id>/."""
     from lessonlib.course.catalog import find_lesson
-    from lessonlib.course.runner import notebook_is_current, run_lesson
+    from lessonlib.course.runner import (
+        default_jobs,
+        notebook_is_current,
+        run_lesson,
+        run_lessons,
+    )
     from lessonlib.paths import project_root
 
     console = _console()
@@ -121,15 +135,25 @@ def run(
         if not lessons:
             console.print(_("every lesson is up to date (its notebook is in build/<id>/)"))
             return
+    jobs = jobs or default_jobs()
     with Progress(console=console) as bar:
         task = bar.add_task(_("running lessons"), total=len(lessons))
-        for item in lessons:
-            bar.update(task, description=_("lesson {id}").format(id=item.id))
-            result = run_lesson(item, capture=True)
+        now_running: list[str] = []
+
+        def started(item) -> None:
+            now_running.append(item.id)
+            bar.update(task, description=_("lesson {id}").format(id=", ".join(now_running)))
+
+        def ended(result) -> None:
+            now_running.remove(result.lesson.id)
             _report_run(bar.console, result, root, brief=True)
             if not result.ok:
-                failed.append(item.id)
+                failed.append(result.lesson.id)
+            bar.update(task, description=_("lesson {id}").format(id=", ".join(now_running)))
             bar.advance(task)
+
+        run_lessons(lessons, jobs=jobs, on_start=started, on_done=ended)
+    failed.sort()
     if failed:
         msg = _("lessons {ids} failed: see build/<id>/run.log").format(ids=", ".join(failed))
         console.print(f"[red]{_escape(msg)}[/]")

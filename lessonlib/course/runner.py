@@ -13,6 +13,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -239,3 +240,99 @@ def run_lesson(lesson: Lesson, *, capture: bool = False, timeout: float = 900) -
         None if error else target,
         error,
     )
+
+
+# The servers a lesson may start at a fixed default port (TensorBoard's 6006) or otherwise
+# share with another lesson: two lessons that start the same kind never run at once.
+SERVER_STARTERS = ("start_tensorboard", "start_visdom", "start_mlflow", "serve_netron")
+
+
+def servers_started(lesson: Lesson) -> frozenset[str]:
+    """The kinds of server ``lesson.py`` starts (the names of the lessonlib calls it makes)."""
+    import re
+
+    text = lesson.script.read_text(encoding="utf-8")
+    return frozenset(name for name in SERVER_STARTERS if re.search(rf"\b{name}\(", text))
+
+
+def default_jobs() -> int:
+    """Lessons run at once by ``run --all`` and the site: two where there are two CPUs.
+
+    A lesson spends much of its time waiting (kernel start, servers, headless chromium), so
+    two at a time on two cores nearly halve the wall time; more would only compete for memory
+    bandwidth and the CPUs. ``LESSONLIB_JOBS`` overrides it.
+    """
+    wanted = os.environ.get("LESSONLIB_JOBS", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _run_captured(lesson: Lesson) -> RunResult:
+    return run_lesson(lesson, capture=True)
+
+
+def run_lessons(
+    lessons: list[Lesson],
+    *,
+    jobs: int | None = None,
+    on_start: Callable[[Lesson], None] | None = None,
+    on_done: Callable[[RunResult], None] | None = None,
+    stop_on_failure: bool = False,
+) -> list[RunResult]:
+    """Run ``lessons`` (each output captured to its ``run.log``), ``jobs`` at a time.
+
+    Lessons start in the order given, except that two lessons starting the same kind of
+    server (``servers_started``) never overlap. ``on_start``/``on_done`` are called in this
+    process as each lesson starts and ends. With ``stop_on_failure`` no lesson starts after
+    one failed (those running finish). Returns the results in the order the lessons ended.
+    """
+    jobs = jobs or default_jobs()
+    results: list[RunResult] = []
+    if jobs <= 1 or len(lessons) <= 1:
+        for lesson in lessons:
+            if on_start:
+                on_start(lesson)
+            result = run_lesson(lesson, capture=True)
+            results.append(result)
+            if on_done:
+                on_done(result)
+            if stop_on_failure and not result.ok:
+                break
+        return results
+
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    servers = {lesson.id: servers_started(lesson) for lesson in lessons}
+    pending = list(lessons)
+    running: dict = {}
+    failed = False
+    # spawn, not fork: each worker starts clean instead of copying this process's threads.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        while running or (pending and not (failed and stop_on_failure)):
+            busy = set().union(*(servers[lesson.id] for lesson in running.values()))
+            for lesson in list(pending):
+                if len(running) >= jobs or (failed and stop_on_failure):
+                    break
+                if servers[lesson.id] & busy:
+                    continue
+                pending.remove(lesson)
+                busy |= servers[lesson.id]
+                if on_start:
+                    on_start(lesson)
+                running[pool.submit(_run_captured, lesson)] = lesson
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                lesson = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # the worker itself died: report it as the lesson's
+                    error = f"{type(exc).__name__}: {exc}"
+                    result = RunResult(lesson, 1, 0.0, error=error)
+                failed = failed or not result.ok
+                results.append(result)
+                if on_done:
+                    on_done(result)
+    return results

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from lessonlib.course.catalog import Lesson, load_lessons, normalize_lesson_id
-from lessonlib.course.runner import notebook_is_current, notebook_path, run_lesson
+from lessonlib.course.runner import notebook_is_current, notebook_path, run_lessons
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import build_dir, project_root
 
@@ -118,29 +118,36 @@ def selected_lessons() -> list[Lesson]:
 def run_stale_lessons(lessons: list[Lesson], echo=print) -> list[str]:
     """Run each lesson whose executed notebook is missing or older than its sources.
 
-    A lesson that fails stops here with its own error (and the end of its log).
+    Two at a time where there are two CPUs (``run_lessons``). A lesson that fails stops
+    here with its own error (and the end of its log): no further lesson starts.
     """
-    ran = []
-    for lesson in lessons:
-        if notebook_is_current(lesson):
-            continue
+    stale = [lesson for lesson in lessons if not notebook_is_current(lesson)]
+
+    def started(lesson: Lesson) -> None:
         echo(f"lesson {lesson.id} changed since its last run (or never ran): running it once")
-        result = run_lesson(lesson, capture=True)
-        if not result.ok:
-            tail = ""
-            if result.log and result.log.exists():
-                lines = result.log.read_text(encoding="utf-8", errors="replace").splitlines()
-                tail = "\n".join(re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in lines[-12:])
-            if tail:
-                print(tail, file=sys.stderr)
-            raise LessonlibError(
-                f"lesson {lesson.id} failed ({result.error}); the site was not built: "
-                f"fix it and see build/{lesson.id}/run.log.",
-                code=1,
-            )
-        echo(f"lesson {lesson.id} ran in {result.seconds:.1f} s")
-        ran.append(lesson.id)
-    return ran
+
+    def ended(result) -> None:
+        if result.ok:
+            echo(f"lesson {result.lesson.id} ran in {result.seconds:.1f} s")
+
+    results = run_lessons(stale, on_start=started, on_done=ended, stop_on_failure=True)
+    for result in results:
+        if result.ok:
+            continue
+        lesson = result.lesson
+        tail = ""
+        if result.log and result.log.exists():
+            lines = result.log.read_text(encoding="utf-8", errors="replace").splitlines()
+            tail = "\n".join(re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in lines[-12:])
+        if tail:
+            print(tail, file=sys.stderr)
+        raise LessonlibError(
+            f"lesson {lesson.id} failed ({result.error}); the site was not built: "
+            f"fix it and see build/{lesson.id}/run.log.",
+            code=1,
+        )
+    order = [lesson.id for lesson in stale]
+    return sorted((r.lesson.id for r in results), key=order.index)
 
 
 def write_lesson_pages(lessons: list[Lesson] | None = None) -> list[tuple[Lesson, Path]]:
