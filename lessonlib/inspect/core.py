@@ -60,7 +60,8 @@ class Context:
     scratch: Path
     seed: int = 0
     layer: str | None = None
-    inputs: list = field(default_factory=list)
+    make_inputs: Any = None  # builds the example batch the first time a view needs it
+    _inputs: list | None = field(default=None, repr=False)
     forward_error: str | None = None
     record: Any = None  # analyses.ForwardRecord
     loss_text: str = ""
@@ -72,6 +73,18 @@ class Context:
     @property
     def model(self):
         return self.target.model
+
+    @property
+    def inputs(self) -> list:
+        """The example batch, made on first use (a 256×3×512×512 batch of shapes takes
+        seconds, and is never needed when the summary already shows the forward pass fails)."""
+        if self._inputs is None:
+            self._inputs = list(self.make_inputs()) if self.make_inputs is not None else []
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, value: list) -> None:
+        self._inputs = list(value)
 
     @property
     def figures(self) -> Path:
@@ -155,12 +168,17 @@ def inspect_model(
     sections: list[Section] = []
     try:
         if specs:
-            ctx.inputs = example_batch(specs, seed, image)
-            if dtype is not None:
-                from lessonlib.inspect.target import torch_dtype
 
-                want = torch_dtype(dtype)
-                ctx.inputs = [x.to(want) if x.is_floating_point() else x for x in ctx.inputs]
+            def make_inputs() -> list:
+                batch = example_batch(specs, seed, image)
+                if dtype is not None:
+                    from lessonlib.inspect.target import torch_dtype
+
+                    want = torch_dtype(dtype)
+                    batch = [x.to(want) if x.is_floating_point() else x for x in batch]
+                return batch
+
+            ctx.make_inputs = make_inputs
         from lessonlib.inspect import views_export, views_model, views_stats
 
         runners = {**views_model.VIEWS, **views_stats.VIEWS, **views_export.VIEWS}

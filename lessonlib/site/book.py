@@ -11,10 +11,12 @@ each page are the theme's (``navigation.footer``); the figures' zoom is ``docs/a
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 import shutil
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from lessonlib.course.catalog import Lesson, load_lessons
 
@@ -231,21 +233,37 @@ def _module_summary(module: str) -> str:
     return doc.strip().split("\n\n", 1)[0].replace("\n", " ")
 
 
+@functools.lru_cache(maxsize=64)
+def _statements(path: Path, stamp: tuple[int, int]) -> tuple[str, list[tuple[frozenset, Any]]]:
+    """A lesson's source and its simple statements in order, each with the names it uses.
+
+    Parsed once per file version (``stamp``: mtime, size) however many helpers ask.
+    """
+    import ast
+
+    source = path.read_text(encoding="utf-8")
+    simple = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Return)
+    statements = [n for n in ast.walk(ast.parse(source)) if isinstance(n, simple)]
+    found = []
+    for node in sorted(statements, key=lambda n: (n.lineno, n.col_offset)):
+        names = frozenset(
+            sub.id if isinstance(sub, ast.Name) else sub.attr
+            for sub in ast.walk(node)
+            if isinstance(sub, ast.Name | ast.Attribute)
+        )
+        found.append((names, node))
+    return source, found
+
+
 def usage_example(name: str, lessons: list[Lesson]) -> tuple[str, str] | None:
     """The first statement of a lesson that uses ``name``: (lesson id, source), or None."""
     import ast
 
-    simple = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Return)
     for lesson in lessons:
-        source = lesson.script.read_text(encoding="utf-8")
-        statements = [n for n in ast.walk(ast.parse(source)) if isinstance(n, simple)]
-        for node in sorted(statements, key=lambda n: (n.lineno, n.col_offset)):
-            used = any(
-                (isinstance(sub, ast.Name) and sub.id == name)
-                or (isinstance(sub, ast.Attribute) and sub.attr == name)
-                for sub in ast.walk(node)
-            )
-            if not used:
+        st = lesson.script.stat()
+        source, statements = _statements(lesson.script, (st.st_mtime_ns, st.st_size))
+        for names, node in statements:
+            if name not in names:
                 continue
             # get_source_segment splits the whole source each call: only for a use.
             segment = ast.get_source_segment(source, node) or ""
