@@ -231,9 +231,13 @@ def _wait_until_ready(server: Server, timeout: float) -> None:
             last = next((ln for ln in reversed(log.splitlines()) if ln.strip()), "no output")
             raise LessonlibError(f"TensorBoard exited while starting ({last.strip()}).")
         try:
-            runs = server.runs()
-            if runs or not want_runs:
-                return
+            # Another TensorBoard may hold the port (started at the same moment, e.g. by a
+            # lesson running beside this one): trust only an answer about our own folder.
+            served = server.get_json("data/environment").get("data_location")
+            if served == str(server.logdir):
+                runs = server.runs()
+                if runs or not want_runs:
+                    return
         except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
             pass
         time.sleep(0.2)

@@ -38,6 +38,7 @@ class Lesson:
     prerequisites: tuple[str, ...] = ()
     minutes_class: int = 0
     minutes_home: int = 0
+    run_seconds: int = 0  # about how long `lessonlib run` takes (orders parallel runs)
 
     @property
     def script(self) -> Path:
@@ -94,6 +95,7 @@ def _read_lesson(path: Path) -> Lesson:
         exercises=exercises,
         prerequisites=tuple(str(p) for p in meta.get("prerequisites", ())),
         minutes_class=int(meta.get("minutes_class", 0)),
+        run_seconds=int(meta.get("run_seconds", 0)),
         minutes_home=int(meta.get("minutes_home", 0)),
     )
 

@@ -224,7 +224,11 @@ def run_lesson(lesson: Lesson, *, capture: bool = False, timeout: float = 900) -
     if error:
         target.unlink(missing_ok=True)
     else:
-        nb.metadata["lessonlib"] = {"lesson": lesson.id, "sources": digest}
+        nb.metadata["lessonlib"] = {
+            "lesson": lesson.id,
+            "sources": digest,
+            "seconds": round(seconds, 1),
+        }
         tmp = target.with_suffix(".ipynb.tmp")
         nbformat.write(nb, tmp)
         os.replace(tmp, target)
@@ -242,17 +246,15 @@ def run_lesson(lesson: Lesson, *, capture: bool = False, timeout: float = 900) -
     )
 
 
-# The servers a lesson may start at a fixed default port (TensorBoard's 6006) or otherwise
-# share with another lesson: two lessons that start the same kind never run at once.
-SERVER_STARTERS = ("start_tensorboard", "start_visdom", "start_mlflow", "serve_netron")
+def expected_seconds(lesson: Lesson) -> float:
+    """How long ``lesson`` ran last time (its notebook's record), else its meta.toml estimate."""
+    import json
 
-
-def servers_started(lesson: Lesson) -> frozenset[str]:
-    """The kinds of server ``lesson.py`` starts (the names of the lessonlib calls it makes)."""
-    import re
-
-    text = lesson.script.read_text(encoding="utf-8")
-    return frozenset(name for name in SERVER_STARTERS if re.search(rf"\b{name}\(", text))
+    try:
+        meta = json.loads(notebook_path(lesson).read_text(encoding="utf-8"))["metadata"]
+        return float(meta["lessonlib"]["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float(lesson.run_seconds)
 
 
 def default_jobs() -> int:
@@ -282,8 +284,9 @@ def run_lessons(
 ) -> list[RunResult]:
     """Run ``lessons`` (each output captured to its ``run.log``), ``jobs`` at a time.
 
-    Lessons start in the order given, except that two lessons starting the same kind of
-    server (``servers_started``) never overlap. ``on_start``/``on_done`` are called in this
+    The longest lessons start first (``expected_seconds``), so that no long lesson is left
+    to run alone at the end. Servers are safe side by side: each picks a free port and checks
+    that the server answering is its own. ``on_start``/``on_done`` are called in this
     process as each lesson starts and ends. With ``stop_on_failure`` no lesson starts after
     one failed (those running finish). Returns the results in the order the lessons ended.
     """
@@ -304,22 +307,15 @@ def run_lessons(
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    servers = {lesson.id: servers_started(lesson) for lesson in lessons}
-    pending = list(lessons)
+    pending = sorted(lessons, key=expected_seconds, reverse=True)
     running: dict = {}
     failed = False
     # spawn, not fork: each worker starts clean instead of copying this process's threads.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         while running or (pending and not (failed and stop_on_failure)):
-            busy = set().union(*(servers[lesson.id] for lesson in running.values()))
-            for lesson in list(pending):
-                if len(running) >= jobs or (failed and stop_on_failure):
-                    break
-                if servers[lesson.id] & busy:
-                    continue
-                pending.remove(lesson)
-                busy |= servers[lesson.id]
+            while pending and len(running) < jobs and not (failed and stop_on_failure):
+                lesson = pending.pop(0)
                 if on_start:
                     on_start(lesson)
                 running[pool.submit(_run_captured, lesson)] = lesson

@@ -160,3 +160,13 @@ def on_post_build(config):
         target = site / LESSON_DOCS / slug / Path(executed).name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(executed, target)
+
+
+def on_pre_build(config):
+    # Every page notebook (English, and Korean when on) rendered two at a time into
+    # mkdocs-jupyter's cache, before the build renders pages one by one.
+    from lessonlib.site.prewarm import prewarm
+
+    pages = list(config["extra"].get("lesson_pages", []))
+    pages += config["extra"].get("ko_lesson_pages", [])
+    prewarm(config, [Path(p) for p in pages])
