@@ -42,12 +42,17 @@ class RunResult:
         return self.returncode == 0
 
 
-def lesson_env() -> dict[str, str]:
+def lesson_env(threads: int | None = None) -> dict[str, str]:
     """The environment lessons run with: unbuffered output, the course root, quiet warnings.
 
     MPLBACKEND is left unset so the kernel uses matplotlib's inline backend (figures embed).
+    ``threads`` caps the kernel's CPU threads (OpenMP, MKL: torch's intra-op pool) unless the
+    caller's environment already sets them: lessons running side by side share the CPUs.
     """
     env = dict(os.environ)
+    if threads is not None:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(name, str(threads))
     env.pop("MPLBACKEND", None)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -174,7 +179,9 @@ def _echo(stream: TextIO, out) -> None:
     stream.flush()
 
 
-def run_lesson(lesson: Lesson, *, capture: bool = False, timeout: float = 900) -> RunResult:
+def run_lesson(
+    lesson: Lesson, *, capture: bool = False, timeout: float = 900, threads: int | None = None
+) -> RunResult:
     """Execute ``lesson.py`` in a Jupyter kernel; stream its output, keep the notebook.
 
     With ``capture`` the output goes to ``build/<id>/run.log`` instead of the terminal.
@@ -212,7 +219,7 @@ def run_lesson(lesson: Lesson, *, capture: bool = False, timeout: float = 900) -
         client.echo = fh if capture else sys.stdout
         try:
             # Captured, the kernel's own stderr (C++ warnings of torch, …) goes to the log too.
-            client.execute(env=lesson_env(), **({"stderr": fh} if capture else {}))
+            client.execute(env=lesson_env(threads), **({"stderr": fh} if capture else {}))
         except CellExecutionError as exc:
             error = f"{exc.ename}: {exc.evalue}"
             if capture:
@@ -270,8 +277,8 @@ def default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _run_captured(lesson: Lesson) -> RunResult:
-    return run_lesson(lesson, capture=True)
+def _run_captured(lesson: Lesson, threads: int | None = None) -> RunResult:
+    return run_lesson(lesson, capture=True, threads=threads)
 
 
 def run_lessons(
@@ -308,6 +315,7 @@ def run_lessons(
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     pending = sorted(lessons, key=expected_seconds, reverse=True)
+    threads = max(1, (os.cpu_count() or 1) // jobs)  # each lesson its share of the CPUs
     running: dict = {}
     failed = False
     # spawn, not fork: each worker starts clean instead of copying this process's threads.
@@ -318,7 +326,7 @@ def run_lessons(
                 lesson = pending.pop(0)
                 if on_start:
                     on_start(lesson)
-                running[pool.submit(_run_captured, lesson)] = lesson
+                running[pool.submit(_run_captured, lesson, threads)] = lesson
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 lesson = running.pop(future)
