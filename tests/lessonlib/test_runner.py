@@ -63,3 +63,64 @@ def test_a_failing_lesson_reports_its_own_error_and_leaves_no_notebook(course):
     assert "before" in result.log.read_text()
     with pytest.raises(LessonlibError, match=r"lesson 01 failed \(ZeroDivisionError"):
         run_stale_lessons([lesson], echo=lambda *_: None)
+
+
+THREADS = """# %% [markdown]
+# # Lesson {id} — reports its threads
+
+# %%
+import os
+
+from lessonlib.paths import build_dir
+
+(build_dir("{id}") / "threads.txt").write_text(os.environ.get("OMP_NUM_THREADS", "unset"))
+"""
+
+
+def _lesson(root, number: str, text: str, run_seconds: int = 0):
+    folder = root / "lessons" / f"{number}_l{number}"
+    folder.mkdir(parents=True)
+    (folder / "meta.toml").write_text(f'title = "L{number}"\nrun_seconds = {run_seconds}\n')
+    (folder / "lesson.py").write_text(text)
+    return folder
+
+
+def test_lessons_run_side_by_side_longest_first_each_with_its_share_of_threads(
+    tmp_path, monkeypatch
+):
+    from lessonlib.course.catalog import load_lessons
+    from lessonlib.course.runner import run_lessons
+    from lessonlib.paths import build_dir
+
+    monkeypatch.setenv("LESSONLIB_ROOT", str(tmp_path))
+    monkeypatch.delenv("LESSONLIB_BUILD", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    for number, seconds in (("01", 1), ("02", 30), ("03", 5)):
+        _lesson(tmp_path, number, THREADS.replace("{id}", number), seconds)
+    started, ended = [], []
+    results = run_lessons(
+        load_lessons(), jobs=2, on_start=lambda x: started.append(x.id), on_done=ended.append
+    )
+    assert started == ["02", "03", "01"]  # the meta.toml estimates: longest first
+    assert sorted(r.lesson.id for r in results) == ["01", "02", "03"]
+    assert all(r.ok for r in results) and results == ended
+    for number in ("01", "02", "03"):
+        assert (build_dir(number) / "threads.txt").read_text() == "1"  # 2 CPUs, 2 at a time
+        assert notebook_path(find_lesson(number)).exists()
+
+
+def test_after_a_failure_no_further_lesson_starts(tmp_path, monkeypatch):
+    from lessonlib.course.catalog import load_lessons
+    from lessonlib.course.runner import run_lessons
+
+    monkeypatch.setenv("LESSONLIB_ROOT", str(tmp_path))
+    monkeypatch.delenv("LESSONLIB_BUILD", raising=False)
+    _lesson(tmp_path, "01", BAD, 9)
+    _lesson(tmp_path, "02", GOOD.replace("Lesson 01", "Lesson 02").replace('"01"', '"02"'), 1)
+    _lesson(tmp_path, "03", GOOD.replace("Lesson 01", "Lesson 03").replace('"01"', '"03"'), 0)
+    results = run_lessons(load_lessons(), jobs=1, stop_on_failure=True)
+    assert [(r.lesson.id, r.ok) for r in results] == [("01", False)]
+    assert not notebook_path(find_lesson("03")).exists()  # never started
+    with pytest.raises(LessonlibError, match=r"lesson 01 failed"):  # the site stops on it
+        run_stale_lessons(load_lessons(), echo=lambda *_: None)
