@@ -212,7 +212,7 @@ def _preload(names: list[str] | tuple[str, ...]) -> None:
 
 
 def serve(path: Path) -> None:
-    """Bind ``path``, then fork one child per request until idle for ``IDLE_S`` seconds."""
+    """Bind ``path``, then fork a handler per request until idle for ``IDLE_S`` seconds."""
     lock = open(f"{path}.lock", "a")  # noqa: SIM115 - held for the worker's whole life
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -222,6 +222,7 @@ def serve(path: Path) -> None:
     lock.write(f"{os.getpid()}\n")
     lock.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` removes the socket
+    signal.signal(signal.SIGCHLD, _reap)
     os.environ.setdefault("MPLBACKEND", "Agg")
     _preload(BASE_PRELOAD)  # before listening: the first client waits for a warm worker
     with contextlib.suppress(FileNotFoundError):
@@ -260,15 +261,37 @@ def _handle(conn: socket.socket, server: socket.socket) -> list[str]:
         request = json.loads(data)
     except (OSError, ValueError):
         return []
+    # A handler process per request, so that checks run side by side (``progress`` asks for
+    # two at a time): it forks the check itself, waits for it (or kills it when the client
+    # goes away) and answers; this loop goes straight back to accept() and reaps handlers.
     pid = os.fork()
     if pid == 0:
-        server.close()
-        conn.close()
-        os._exit(_child(request))
-    rc = _wait_or_kill(pid, conn)
-    with contextlib.suppress(OSError):
-        conn.sendall(json.dumps({"rc": rc}).encode() + b"\n")
+        code = 1
+        try:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            server.close()
+            check = os.fork()
+            if check == 0:
+                conn.close()
+                os._exit(_child(request))
+            rc = _wait_or_kill(check, conn)
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps({"rc": rc}).encode() + b"\n")
+            code = 0
+        finally:
+            os._exit(code)
     return [n for n in request.get("preload", []) if isinstance(n, str)]
+
+
+def _reap(*_: object) -> None:
+    """Collect every handler that has finished (SIGCHLD), so none lingers as a zombie."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _wait_or_kill(pid: int, conn: socket.socket) -> int:
