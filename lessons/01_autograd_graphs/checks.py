@@ -14,7 +14,6 @@ import torch
 
 from lessonlib.classroom.cases import Case, Inputs, Mismatch, expect, expect_same_list, show
 from lessonlib.classroom.guard import refuse
-from lessonlib.classroom.references.dot_reader import DotSyntaxError, read_dot
 from lessonlib.classroom.references.small_models import (
     seeded_conv_net,
     seeded_input,
@@ -24,7 +23,7 @@ from lessonlib.classroom.references.small_models import (
 from lessonlib.classroom.references.torchviz import (
     label_counts,
     labelled_edges,
-    parse_student_dot,
+    read_any_dot,
     shortest_path_to,
     torchviz_graph,
 )
@@ -171,15 +170,9 @@ def _read_student_dot(got):
     expect(isinstance(got, str), f"return the DOT source as a str, not {show(got)}.", hint=1)
     expect(len(got) <= MAX_DOT_CHARS, "the DOT source is far longer than this graph needs.")
     try:
-        return read_dot(got)
-    except DotSyntaxError:
-        pass
-    try:
-        return parse_student_dot(got)
-    except AssertionError:
-        raise
-    except Exception as exc:  # pydot's parser raises its own errors on bad input
-        raise Mismatch(f"the DOT source could not be parsed ({type(exc).__name__}).", 1) from exc
+        return read_any_dot(got)
+    except ValueError as exc:
+        raise Mismatch(str(exc), 1) from exc
 
 
 def _nodes(n: int) -> str:
