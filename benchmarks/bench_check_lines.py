@@ -3,8 +3,8 @@
 Before (git commit BEFORE, the last one with the old layout): the visible pytest file, the
 hidden pytest file, the grading case file and its inputs module, plus the lesson's share of
 the support modules they imported. After (the working tree): ``lessons/NN_x/checks.py`` +
-``solutions/NN_x/hidden.py`` plus the lesson's share of the references it imports. A module
-used by k lessons counts 1/k for each.
+``solutions/NN_x/hidden.py`` plus the lesson's share of the references it imports, directly or
+through another reference. A module used by k lessons counts 1/k for each.
 
     python benchmarks/bench_check_lines.py
 """
@@ -83,9 +83,15 @@ def after() -> dict[str, float]:
         hidden = ROOT / "solutions" / checks.parent.name / "hidden.py"
         files = [checks] + ([hidden] if hidden.is_file() else [])
         own[lesson] = sum(len(f.read_text().splitlines()) for f in files)
-        for f in files:
-            for name in imported(f.read_text(), prefix):
-                uses[name.split(".")[0]].add(lesson)
+        todo = [f.read_text() for f in files]
+        seen: set[str] = set()
+        while todo:  # the references the checks import, and those they import in turn
+            for name in imported(todo.pop(), prefix):
+                module = name.split(".")[0]
+                uses[module].add(lesson)
+                if module not in seen and (refs / f"{module}.py").is_file():
+                    seen.add(module)
+                    todo.append((refs / f"{module}.py").read_text())
     total = {k: float(v) for k, v in own.items()}
     for name, lessons in uses.items():
         path = refs / f"{name}.py"
