@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -30,9 +29,10 @@ from typing import Any
 
 from lessonlib.errors import LessonlibError
 from lessonlib.web import (  # noqa: F401 - lessons take free_port from here, beside the server
-    CHROMIUM_ARGS,
     chromium_path,
     free_port,
+    local_page,
+    outside_event_loop,
     port_is_free,
 )
 
@@ -43,7 +43,6 @@ DEFAULT_PORT = 6006
 # "all" here means a number larger than any lesson logs.
 ALL_SAMPLES = 1_000_000
 EVENT_GLOB = "events.out.tfevents.*"
-CHROMIUM = chromium_path() or "/usr/bin/chromium"
 
 
 class CorruptEventFileWarning(UserWarning):
@@ -495,6 +494,14 @@ def chromium_available() -> bool:
     return chromium_path() is not None
 
 
+def _need_chromium() -> None:
+    if not chromium_available():
+        raise LessonlibError(
+            "chromium is missing: install it with 'sudo apt-get install chromium' "
+            "(or 'make system')."
+        )
+
+
 _DRAWN_LINES_JS = """els => els.filter(e => (e.getAttribute('d') || '').includes('L')
                                        && e.getBoundingClientRect().width > 0).length"""
 
@@ -515,90 +522,67 @@ def screenshot_dashboard(
     """Open ``url#dashboard`` in headless chromium, wait until it is drawn, save a PNG.
 
     For ``scalars`` "drawn" means at least ``min_lines`` chart lines (SVG paths through
-    several points); for other dashboards, that the page's network is idle. ``query`` is
-    appended to the hash (e.g. ``&tagFilter=^train``); the scalars page's "ignore
-    outliers" box is unticked unless ``ignore_outliers``, so no curve leaves its chart.
-    Returns what was found: chart cards, drawn lines, requests to other hosts. Works in a
-    notebook too (Playwright's sync API runs in a worker thread there). With ``crop`` the
-    picture keeps only the charts (``DASHBOARD_CROPS``), not the header or the runs sidebar.
+    several points), their count steady for a second; for other dashboards, that the
+    page's network is idle. ``query`` is appended to the hash (e.g. ``&tagFilter=^train``);
+    the scalars page's "ignore outliers" box is unticked unless ``ignore_outliers``, so no
+    curve leaves its chart.
+    Returns what was found: chart cards, drawn lines, requests to other hosts (refused, so
+    the picture is the same offline). Works in a notebook too (``web.outside_event_loop``).
+    With ``crop`` the picture keeps only the charts (``DASHBOARD_CROPS``), not the header or
+    the runs sidebar.
     """
-    if not chromium_available():
-        raise LessonlibError(
-            f"{CHROMIUM} is missing: install it with 'sudo apt-get install chromium' "
-            "(or 'make system')."
-        )
-    result: dict[str, Any] = {}
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            result.update(
-                _screenshot(
-                    url, Path(path), dashboard, query, (width, height), timeout, min_lines,
-                    ignore_outliers, crop,
-                )
-            )  # fmt: skip
-        except BaseException as err:  # re-raised in the caller's thread
-            errors.append(err)
-
-    thread = threading.Thread(target=work, name="tensorboard-screenshot")
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return result
+    _need_chromium()
+    return outside_event_loop(
+        _screenshot, url, Path(path), dashboard, query, (width, height), timeout, min_lines,
+        ignore_outliers, crop,
+    )  # fmt: skip
 
 
 def _screenshot(
     url, path: Path, dashboard, query, size, timeout, min_lines, ignore_outliers, crop=False
 ) -> dict[str, Any]:
-    from playwright.sync_api import sync_playwright
-
     path.parent.mkdir(parents=True, exist_ok=True)
     host = urllib.parse.urlparse(url).netloc
     outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    with local_page(url, size[0], size[1]) as (_context, page):
 
-            def note_request(request) -> None:
-                if urllib.parse.urlparse(request.url).netloc not in (host, ""):
-                    outside.append(request.url)  # e.g. the Roboto font link, unreachable offline
+        def note_request(request) -> None:
+            if urllib.parse.urlparse(request.url).netloc not in (host, ""):
+                outside.append(request.url)  # e.g. the Roboto font link, unreachable offline
 
-            page.on("request", note_request)
-            page.goto(
-                f"{url.rstrip('/')}/#{dashboard}{query}", wait_until="load", timeout=timeout * 1000
-            )
-            lines = cards = 0
-            if dashboard == "scalars":
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline:
-                    lines = page.locator("vz-line-chart2 path.line").evaluate_all(_DRAWN_LINES_JS)
-                    if lines >= min_lines:
-                        break
-                    page.wait_for_timeout(250)
-                else:
-                    raise TimeoutError(
-                        f"the scalars dashboard drew {lines} of {min_lines} lines "
-                        f"in {timeout:.0f} s."
-                    )
-                cards = page.locator("tf-scalar-card").count()
-                outliers = page.locator("paper-checkbox", has_text="Ignore outliers").first
-                if outliers.get_attribute("aria-checked") != str(ignore_outliers).lower():
-                    outliers.click()
-                page.wait_for_timeout(500)  # let the last transitions finish before the picture
-            else:
-                page.wait_for_load_state("networkidle", timeout=timeout * 1000)
-                page.wait_for_timeout(1000)
-            if crop:
-                x, y, w, h = DASHBOARD_CROPS[dashboard]
-                w = min(w, size[0] - x)  # a narrower window: the dashboard reflows into it
-                page.screenshot(path=str(path), clip={"x": x, "y": y, "width": w, "height": h})
-            else:
-                page.screenshot(path=str(path))
-        finally:
-            browser.close()
+        page.on("request", note_request)
+        page.goto(
+            f"{url.rstrip('/')}/#{dashboard}{query}", wait_until="load", timeout=timeout * 1000
+        )
+        lines = cards = 0
+        if dashboard == "scalars":
+            deadline = time.monotonic() + timeout
+            steady = 0  # polls in a row with the same count: the charts have all drawn
+            while time.monotonic() < deadline:
+                before = lines
+                lines = page.locator("vz-line-chart2 path.line").evaluate_all(_DRAWN_LINES_JS)
+                steady = steady + 1 if lines == before else 0
+                if lines >= min_lines and steady >= 4:
+                    break
+                page.wait_for_timeout(250)
+            if lines < min_lines:
+                raise TimeoutError(
+                    f"the scalars dashboard drew {lines} of {min_lines} lines in {timeout:.0f} s."
+                )
+            cards = page.locator("tf-scalar-card").count()
+            outliers = page.locator("paper-checkbox", has_text="Ignore outliers").first
+            if outliers.get_attribute("aria-checked") != str(ignore_outliers).lower():
+                outliers.click()
+            page.wait_for_timeout(500)  # let the last transitions finish before the picture
+        else:
+            page.wait_for_load_state("networkidle", timeout=timeout * 1000)
+            page.wait_for_timeout(1000)
+        if crop:
+            x, y, w, h = DASHBOARD_CROPS[dashboard]
+            w = min(w, size[0] - x)  # a narrower window: the dashboard reflows into it
+            page.screenshot(path=str(path), clip={"x": x, "y": y, "width": w, "height": h})
+        else:
+            page.screenshot(path=str(path))
     return {"path": path, "cards": cards, "lines": lines, "outside_requests": outside}
 
 
@@ -641,51 +625,29 @@ def screenshot_dashboards(
     ``settle_ms`` more, and cropped to the part that matters (``DASHBOARD_CROPS``), at
     ``scale`` device pixels per CSS pixel so it stays sharp when shown at page width.
     """
-    if not chromium_available():
-        raise LessonlibError(
-            f"{CHROMIUM} is missing: install it with 'sudo apt-get install chromium' "
-            "(or 'make system')."
-        )
+    _need_chromium()
+    return outside_event_loop(_screenshots, url, shots, (width, height), scale, settle_ms, timeout)
+
+
+def _screenshots(url, shots, size, scale, settle_ms, timeout) -> list[Path]:
+    width, height = size
     done: list[Path] = []
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        from playwright.sync_api import sync_playwright
-
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                try:
-                    page = browser.new_page(
-                        viewport={"width": width, "height": height}, device_scale_factor=scale
-                    )
-                    for i, (dashboard, path, query) in enumerate(shots):
-                        path = Path(path)
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        if i == 0:
-                            page.goto(
-                                f"{url.rstrip('/')}/#{dashboard}{query}",
-                                wait_until="load",
-                                timeout=timeout * 1000,
-                            )
-                        else:  # the app follows the hash: no reload of its 6 MB of script
-                            page.evaluate("h => { location.hash = h }", f"#{dashboard}{query}")
-                        page.wait_for_load_state("networkidle", timeout=timeout * 1000)
-                        page.wait_for_timeout(DASHBOARD_SETTLE_MS.get(dashboard, settle_ms))
-                        x, y, w, h = DASHBOARD_CROPS.get(dashboard, (0, 64, width, height - 64))
-                        w = min(w, width - x)  # a narrower window: the dashboard reflows
-                        page.screenshot(
-                            path=str(path), clip={"x": x, "y": y, "width": w, "height": h}
-                        )
-                        done.append(path)
-                finally:
-                    browser.close()
-        except BaseException as err:  # re-raised in the caller's thread
-            errors.append(err)
-
-    thread = threading.Thread(target=work, name="tensorboard-screenshots")
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
+    with local_page(url, width, height, device_scale_factor=scale) as (_context, page):
+        for i, (dashboard, path, query) in enumerate(shots):
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if i == 0:
+                page.goto(
+                    f"{url.rstrip('/')}/#{dashboard}{query}",
+                    wait_until="load",
+                    timeout=timeout * 1000,
+                )
+            else:  # the app follows the hash: no reload of its 6 MB of script
+                page.evaluate("h => { location.hash = h }", f"#{dashboard}{query}")
+            page.wait_for_load_state("networkidle", timeout=timeout * 1000)
+            page.wait_for_timeout(DASHBOARD_SETTLE_MS.get(dashboard, settle_ms))
+            x, y, w, h = DASHBOARD_CROPS.get(dashboard, (0, 64, width, height - 64))
+            w = min(w, width - x)  # a narrower window: the dashboard reflows
+            page.screenshot(path=str(path), clip={"x": x, "y": y, "width": w, "height": h})
+            done.append(path)
     return done

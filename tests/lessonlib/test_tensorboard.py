@@ -20,10 +20,10 @@ from torch.utils.tensorboard import SummaryWriter
 
 from lessonlib.errors import LessonlibError
 from lessonlib.tensorboard import (
-    CHROMIUM,
     CorruptEventFileWarning,
     NonFiniteLossWarning,
     Trainer,
+    chromium_available,
     event_files,
     port_is_free,
     read_scalars,
@@ -80,7 +80,7 @@ def test_a_missing_folder_is_one_sentence(tmp_path):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="the system chromium is not installed")
+@pytest.mark.skipif(not chromium_available(), reason="the system chromium is not installed")
 def test_screenshot_of_the_scalars_dashboard_has_drawn_charts(server, tmp_path):
     from PIL import Image
 
