@@ -25,6 +25,7 @@ equality only for ints, strings and bools.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,3 +262,69 @@ def lesson_checks(lesson_id: str):
 
     lesson = find_lesson(lesson_id)
     return load_module_from(lesson.checks_file, f"lessonlib_checks_{lesson.id}")
+
+
+# ---------------------------------------------------------------- probes
+# What a return value cannot show (an input changed in place, hooks left on a model, an error
+# that should be raised) is seen by a probe: just before the case's call, the case's
+# ``before`` hook calls the learner's function once more, in a set-up of the probe's own, and
+# writes what it saw into the case's folder, where ``probe_then`` reads it before the judge.
+
+_PROBE = "probe"
+
+
+def probed(inputs: Inputs, function: str, probe: Callable[[Callable], Any]) -> Inputs:
+    """``inputs`` whose ``before`` hook calls the learner's ``function`` through ``probe(f)``,
+    in a set-up of the probe's own, and records what it returns: None, or (message, hint)."""
+    from lessonlib.classroom.references.call_start import with_hook, write_observed
+
+    def hook(args: tuple) -> None:
+        f = sys.modules["exercises"].__dict__.get(function)
+        if not callable(f):
+            return
+        try:
+            problem = probe(f)
+        except NotImplementedError:
+            return  # a stub: its own call says "not started"
+        except Exception as exc:  # noqa: BLE001 - a valid call that raised
+            problem = (f"{function}() raised {type(exc).__name__} on a valid call: {exc}", None)
+        write_observed(_PROBE, {"problem": problem})
+
+    return with_hook(inputs, hook)
+
+
+def probe_then(got: Any, inputs: Inputs, files: Path, judge: Callable, **options: Any) -> None:
+    """A judge: the probe's verdict first, then ``judge``'s on the case's own call."""
+    from lessonlib.classroom.references.call_start import read_observed
+
+    record = read_observed(files, _PROBE)
+    expect(record is not None, "the grader's record of this call is missing from its folder.")
+    problem = record.get("problem")
+    if isinstance(problem, list) and len(problem) == 2:
+        raise Mismatch(str(problem[0]), problem[1] if type(problem[1]) is int else None)
+    judge(got, inputs, files, **options)
+
+
+def outcome(f: Callable, args: tuple, expected: type[Exception]) -> str | None:
+    """None if ``f(*args)`` raises ``expected``; else what it did instead."""
+    try:
+        f(*args)
+    except expected:
+        return None
+    except Exception as exc:  # noqa: BLE001 - the wrong kind of error
+        return f"raised {type(exc).__name__}"
+    return "returned normally"
+
+
+def keeps_input(function: str, args: tuple, kwargs: dict, hint: int) -> Callable:
+    """A probe: call f on a copy of the first argument (a tensor); it must not change."""
+    import torch
+
+    def probe(f: Callable) -> tuple[str, int] | None:
+        given = args[0].clone()
+        f(given, *args[1:], **kwargs)
+        if not torch.equal(given, args[0]):
+            return f"{function}() changed the tensor it was given (in place): work on a copy.", hint
+        return None
+
+    return probe

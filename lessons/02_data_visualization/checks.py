@@ -5,14 +5,11 @@ seeded inputs (they run where your function is called, and again where the judge
 judges compare your answer with the reference, never with a solution.
 
 What a return value cannot show (an input changed in place, hooks left on a model, an error
-that should be raised) is seen by a probe: just before the case's call, the case's ``before``
-hook calls your function once more in a set-up of its own and writes what it saw into the
-case's folder, where the judge reads it.
+that should be raised) is seen by a probe (``lessonlib.classroom.cases.probed``).
 """
 
 from __future__ import annotations
 
-import sys
 from functools import partial
 
 import numpy as np
@@ -25,70 +22,23 @@ from torchvision import transforms
 from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.utils import make_grid
 
-from lessonlib.classroom.cases import Case, Inputs, Mismatch, expect, expect_close, show
-from lessonlib.classroom.references.call_start import read_observed, with_hook, write_observed
+from lessonlib.classroom.cases import (
+    Case,
+    Inputs,
+    Mismatch,
+    expect,
+    expect_close,
+    keeps_input,
+    outcome,
+    probe_then,
+    probed,
+    show,
+)
 from lessonlib.classroom.references.small_models import seeded_input
 from lessonlib.models import small_cnn
 
 MEAN, STD = [0.45, 0.5, 0.55], [0.2, 0.25, 0.3]
 LAYERS = ["features.2", "features.6", "classifier.1"]
-PROBE = "probe"
-
-# ---------------------------------------------------------------- probes
-
-
-def probed(inputs: Inputs, function: str, probe) -> Inputs:
-    """``inputs`` whose ``before`` hook calls the learner's ``function`` through ``probe(f)``,
-    in a set-up of the probe's own, and records what it returns: None, or (message, hint)."""
-
-    def hook(args: tuple) -> None:
-        f = sys.modules["exercises"].__dict__.get(function)
-        if not callable(f):
-            return
-        try:
-            problem = probe(f)
-        except NotImplementedError:
-            return  # a stub: its own call says "not started"
-        except Exception as exc:  # noqa: BLE001 - a valid call that raised
-            problem = (f"{function}() raised {type(exc).__name__} on a valid call: {exc}", None)
-        write_observed(PROBE, {"problem": problem})
-
-    return with_hook(inputs, hook)
-
-
-def probe_then(got, inputs, files, judge, **options) -> None:
-    """The probe's verdict, then ``judge``'s on the case's own call."""
-    record = read_observed(files, PROBE)
-    expect(record is not None, "the grader's record of this call is missing from its folder.")
-    problem = record.get("problem")
-    if isinstance(problem, list) and len(problem) == 2:
-        raise Mismatch(str(problem[0]), problem[1] if type(problem[1]) is int else None)
-    judge(got, inputs, files, **options)
-
-
-def outcome(f, args: tuple, expected: type[Exception]) -> str | None:
-    """None if ``f(*args)`` raises ``expected``; else what it did instead."""
-    try:
-        f(*args)
-    except expected:
-        return None
-    except Exception as exc:  # noqa: BLE001 - the wrong kind of error
-        return f"raised {type(exc).__name__}"
-    return "returned normally"
-
-
-def keeps_input(function: str, args: tuple, kwargs: dict, hint: int):
-    """A probe: call f on a copy of the first argument; it must not change."""
-
-    def probe(f):
-        given = args[0].clone()
-        f(given, *args[1:], **kwargs)
-        if not torch.equal(given, args[0]):
-            return f"{function}() changed the tensor it was given (in place): work on a copy.", hint
-        return None
-
-    return probe
-
 
 # ---------------------------------------------------------------- 02.1
 
