@@ -5,6 +5,11 @@ English is the default. ``--lang ko``, ``LESSONLIB_LANG``, or the locale (``LANG
 compiled at set-up (``make i18n``); one that is missing or older than its ``.po`` is compiled in
 memory with Babel, so a fresh checkout speaks Korean too. Messages are marked with ``_()``;
 ``N_()`` marks a string for extraction without translating it there.
+
+Unless ``set_language`` was given a language, each message asks the environment again (a few
+dict look-ups): a process whose environment is replaced after import — a check forked from
+the warm worker (``check_worker._child``), a judge run under ``LESSONLIB_LANG=ko`` — speaks
+the language its environment names now, not the one it had when ``_`` was first used.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from pathlib import Path
 DOMAIN = "lessonlib"
 LOCALE_DIR = Path(__file__).parent / "locale"
 SUPPORTED = ("en", "ko")
-_state: dict = {"lang": None, "translations": None}
+_state: dict = {"explicit": None}
+_loaded: dict[str, gettext.NullTranslations] = {}
 
 
 def language_from_env(env: dict[str, str] | None = None) -> str:
@@ -59,31 +65,32 @@ def _load(lang: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buf)
 
 
+def _translations(lang: str) -> gettext.NullTranslations:
+    """``lang``'s catalog, loaded once per process."""
+    if lang not in _loaded:
+        _loaded[lang] = _load(lang)
+    return _loaded[lang]
+
+
 def set_language(lang: str | None) -> str:
-    """Use ``lang`` (``en``/``ko``; None: from the environment) for every message from now on."""
-    chosen = normalize_language(lang) if lang else language_from_env()
-    if chosen != _state["lang"]:
-        _state["lang"], _state["translations"] = chosen, _load(chosen)
-    return chosen
+    """Use ``lang`` (``en``/``ko``) for every message from now on; None: follow the environment
+    (asked again at each message)."""
+    _state["explicit"] = normalize_language(lang) if lang else None
+    return current_language()
 
 
 def current_language() -> str:
-    if _state["lang"] is None:
-        set_language(None)
-    return _state["lang"]
+    """The language messages are in now: the one set, else the environment's."""
+    return _state["explicit"] or language_from_env()
 
 
 def _(message: str) -> str:
     """``message`` in the current language (itself when there is no translation)."""
-    if _state["translations"] is None:
-        set_language(None)
-    return _state["translations"].gettext(message)
+    return _translations(current_language()).gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    if _state["translations"] is None:
-        set_language(None)
-    return _state["translations"].ngettext(singular, plural, n)
+    return _translations(current_language()).ngettext(singular, plural, n)
 
 
 def N_(message: str) -> str:
