@@ -20,16 +20,26 @@ list of ``Case``. The same objects are run by ``lessonlib check``, plain ``pytes
 Tolerance policy: floats and float tensors are compared with ``expect_close`` (default
 ``rtol=1e-5, atol=1e-6``: float32 round-off passes, a wrong formula does not); exact
 equality only for ints, strings and bools.
+
+Language: a judge writes its sentence with ``_()`` of ``lessonlib.messages`` and named
+placeholders filled in after translation, ``_("… {want} …").format(want=want)``, so that
+``lessonlib check`` speaks the learner's language (``LESSONLIB_LANG``, ``--lang``, the locale)
+and the numbers stay. A sentence made where the learner's code runs (a probe, in the sandbox,
+which speaks English) is a ``later(N_("…"), name=value)``: ``probe_then`` translates it in the
+judge's process. ``show`` values, numbers and code stay as they are in every language.
 """
 
 from __future__ import annotations
 
 import math
+import string
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from lessonlib.messages import N_, _
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -195,14 +205,29 @@ def first_difference(got: Any, want: Any) -> tuple[Any, Any, Any] | None:
 
 
 def expect_same_list(got: Any, want: list, what: str, hint: int | None = None) -> None:
-    """``got`` must be a list equal to ``want``; the message names the first difference."""
-    expect(type(got) is list, f"return a list of {what}, not {show(got)}.", hint)
+    """``got`` must be a list equal to ``want``; the message names the first difference.
+
+    ``what`` is a plural noun for the items, already in the learner's language (``_(…)``)."""
+    expect(
+        type(got) is list,
+        _("return a list of {what}, not {got}.").format(what=what, got=show(got)),
+        hint,
+    )
     diff = first_difference(got, want)
     if diff is not None:
         where, w, g = diff
         raise Mismatch(
-            f"{what} differ at position {where}: expected {show(w, 60)}, got {show(g, 60)} "
-            f"({len(got)} items, expected {len(want)}).",
+            _(
+                "{what} differ at position {where}: expected {want}, got {got} "
+                "({count} items, expected {expected})."
+            ).format(
+                what=what,
+                where=where,
+                want=show(w, 60),
+                got=show(g, 60),
+                count=len(got),
+                expected=len(want),
+            ),
             hint,
         )
 
@@ -218,32 +243,55 @@ def expect_close(
     """``got`` ≈ ``want`` (numbers or tensors/arrays of the same shape) within the tolerance.
 
     The message names the first element out of tolerance: its index, expected and got.
+    ``what`` names the values, already in the learner's language (``_(…)``).
     """
     import numpy as np
 
     if isinstance(want, (int, float)) and not isinstance(want, bool):
         expect(
             isinstance(got, (int, float)) and not isinstance(got, bool),
-            f"{what}: return a number, not {show(got)}.",
+            _("{what}: return a number, not {got}.").format(what=what, got=show(got)),
             hint,
         )
         ok = math.isclose(float(got), float(want), rel_tol=rtol, abs_tol=atol)
-        expect(ok, f"{what}: expected {float(want):.6g}, got {float(got):.6g}.", hint)
+        expect(
+            ok,
+            _("{what}: expected {want:.6g}, got {got:.6g}.").format(
+                what=what, want=float(want), got=float(got)
+            ),
+            hint,
+        )
         return
     try:
         g = np.asarray(got.detach().cpu() if hasattr(got, "detach") else got, dtype=np.float64)
     except (TypeError, ValueError):
-        raise Mismatch(f"{what}: return numbers (a tensor), not {show(got)}.", hint) from None
+        raise Mismatch(
+            _("{what}: return numbers (a tensor), not {got}.").format(what=what, got=show(got)),
+            hint,
+        ) from None
     w = np.asarray(want.detach().cpu() if hasattr(want, "detach") else want, dtype=np.float64)
     expect(
-        g.shape == w.shape, f"{what}: expected shape {tuple(w.shape)}, got {tuple(g.shape)}.", hint
+        g.shape == w.shape,
+        _("{what}: expected shape {want}, got {got}.").format(
+            what=what, want=tuple(w.shape), got=tuple(g.shape)
+        ),
+        hint,
     )
     bad = ~np.isclose(g, w, rtol=rtol, atol=atol, equal_nan=False)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise Mismatch(
-            f"{what}: {int(bad.sum())} of {bad.size} values differ; first at index {index}: "
-            f"expected {w[index]:.6g}, got {g[index]:.6g}.",
+            _(
+                "{what}: {count} of {size} values differ; first at index {index}: "
+                "expected {want:.6g}, got {got:.6g}."
+            ).format(
+                what=what,
+                count=int(bad.sum()),
+                size=bad.size,
+                index=index,
+                want=w[index],
+                got=g[index],
+            ),
             hint,
         )
 
@@ -273,6 +321,73 @@ def lesson_checks(lesson_id: str):
 _PROBE = "probe"
 
 
+class Later(str):
+    """A sentence made where the learner's code runs, translated where the judge reads it.
+
+    ``later(N_("{function}() changed …"), function=name)`` reads as its English text (``str``,
+    f-strings and ``==`` see the English sentence); ``probed`` records its msgid and values, and
+    ``probe_then`` shows it in the learner's language. A value may be a ``Later`` itself.
+    """
+
+    msgid: str
+    values: dict[str, Any]
+
+    def __new__(cls, msgid: str, values: dict[str, Any] | None = None) -> Later:
+        values = dict(values or {})
+        self = super().__new__(cls, _fill(msgid, values) or msgid)
+        self.msgid, self.values = msgid, values
+        return self
+
+
+def later(msgid: str, **values: Any) -> Later:
+    """A probe's message: ``msgid`` (marked with ``N_``) and its placeholders' values."""
+    return Later(msgid, values)
+
+
+def _fill(template: str, values: dict[str, Any]) -> str | None:
+    """``template.format(**values)`` if every field is a plain name of ``values`` (no attribute
+    or index look-ups: a record comes from the submission's process); else None."""
+    try:
+        for _text, field, spec, conversion in string.Formatter().parse(template):
+            if field is None:
+                continue
+            if not field.isidentifier() or field not in values or "{" in (spec or ""):
+                return None
+            if conversion not in (None, "r", "s"):
+                return None
+        return template.format(**values)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None
+
+
+def _as_record(message: Any) -> Any:
+    """A probe's message as JSON: a ``Later`` as its msgid and values, anything else as text."""
+    if isinstance(message, Later):
+        return {
+            "msgid": message.msgid,
+            "values": {k: _as_record(v) for k, v in message.values.items()},
+        }
+    return message if isinstance(message, int | float | bool | None) else str(message)
+
+
+def words(record: Any) -> str:
+    """A recorded probe message in the learner's language (a plain str is shown as it is)."""
+    return str(_translated(record))
+
+
+def _translated(record: Any) -> Any:
+    if isinstance(record, dict) and isinstance(record.get("msgid"), str):
+        values = record.get("values")
+        values = values if isinstance(values, dict) else {}
+        values = {str(k): _translated(v) for k, v in values.items()}
+        msgid = record["msgid"]
+        filled = _fill(_(msgid), values) or _fill(msgid, values)
+        return msgid if filled is None else filled
+    if isinstance(record, int | float) and not isinstance(record, bool):
+        return record  # a number keeps its format spec
+    return str(record)
+
+
 def probed(inputs: Inputs, function: str, probe: Callable[[Callable], Any]) -> Inputs:
     """``inputs`` whose ``before`` hook calls the learner's ``function`` through ``probe(f)``,
     in a set-up of the probe's own, and records what it returns: None, or (message, hint)."""
@@ -287,7 +402,17 @@ def probed(inputs: Inputs, function: str, probe: Callable[[Callable], Any]) -> I
         except NotImplementedError:
             return  # a stub: its own call says "not started"
         except Exception as exc:  # noqa: BLE001 - a valid call that raised
-            problem = (f"{function}() raised {type(exc).__name__} on a valid call: {exc}", None)
+            problem = (
+                later(
+                    N_("{function}() raised {error} on a valid call: {detail}"),
+                    function=function,
+                    error=type(exc).__name__,
+                    detail=str(exc),
+                ),
+                None,
+            )
+        if isinstance(problem, tuple | list) and len(problem) == 2:
+            problem = [_as_record(problem[0]), problem[1]]
         write_observed(_PROBE, {"problem": problem})
 
     return with_hook(inputs, hook)
@@ -298,22 +423,23 @@ def probe_then(got: Any, inputs: Inputs, files: Path, judge: Callable, **options
     from lessonlib.classroom.references.call_start import read_observed
 
     record = read_observed(files, _PROBE)
-    expect(record is not None, "the grader's record of this call is missing from its folder.")
+    expect(record is not None, _("the grader's record of this call is missing from its folder."))
     problem = record.get("problem")
     if isinstance(problem, list) and len(problem) == 2:
-        raise Mismatch(str(problem[0]), problem[1] if type(problem[1]) is int else None)
+        raise Mismatch(words(problem[0]), problem[1] if type(problem[1]) is int else None)
     judge(got, inputs, files, **options)
 
 
-def outcome(f: Callable, args: tuple, expected: type[Exception]) -> str | None:
-    """None if ``f(*args)`` raises ``expected``; else what it did instead."""
+def outcome(f: Callable, args: tuple, expected: type[Exception]) -> Later | None:
+    """None if ``f(*args)`` raises ``expected``; else what it did instead ("raised KeyError",
+    "returned normally": a ``later`` message, to use as a value of the probe's own)."""
     try:
         f(*args)
     except expected:
         return None
     except Exception as exc:  # noqa: BLE001 - the wrong kind of error
-        return f"raised {type(exc).__name__}"
-    return "returned normally"
+        return later(N_("raised {error}"), error=type(exc).__name__)
+    return later(N_("returned normally"))
 
 
 def keeps_input(function: str, args: tuple, kwargs: dict, hint: int) -> Callable:
@@ -324,7 +450,8 @@ def keeps_input(function: str, args: tuple, kwargs: dict, hint: int) -> Callable
         given = args[0].clone()
         f(given, *args[1:], **kwargs)
         if not torch.equal(given, args[0]):
-            return f"{function}() changed the tensor it was given (in place): work on a copy.", hint
+            message = N_("{function}() changed the tensor it was given (in place): work on a copy.")
+            return later(message, function=function), hint
         return None
 
     return probe
