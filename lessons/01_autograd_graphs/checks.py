@@ -27,6 +27,7 @@ from lessonlib.classroom.references.torchviz import (
     shortest_path_to,
     torchviz_graph,
 )
+from lessonlib.messages import _, ngettext
 
 MAX_DOT_CHARS = 200_000
 
@@ -127,30 +128,40 @@ def same_leaves(got, inputs, files) -> None:
     want = autograd_leaves(*inputs.args)
     expect(
         type(got) is list and all(type(n) is str for n in got),
-        f"return a list of names (str), not {show(got)}.",
+        _("return a list of names (str), not {got}.").format(got=show(got)),
     )
-    expect(got == sorted(got), f"return the names sorted: {show(got)}.", hint=3)
+    expect(got == sorted(got), _("return the names sorted: {got}.").format(got=show(got)), hint=3)
     extra = sorted(set(got) - set(want))
-    expect(not extra, f"{show(extra)} get no gradient from this output (not a leaf it uses).", 3)
-    expect_same_list(got, want, "the leaf names", hint=2)
+    expect(
+        not extra,
+        _("{names} get no gradient from this output (not a leaf it uses).").format(
+            names=show(extra)
+        ),
+        3,
+    )
+    expect_same_list(got, want, _("the leaf names"), hint=2)
 
 
 # ---------------------------------------------------------------- 01.2
 
 
 def same_node_count(got, inputs, files) -> None:
-    expect(type(got) is int, f"return an int, not {show(got)}.")
+    expect(type(got) is int, _("return an int, not {got}.").format(got=show(got)))
     want = reference_graph(inputs.args[0]).number_of_nodes()
     if got > want:
         raise Mismatch(
-            f"torchviz draws {want} autograd nodes, you counted {got}: some node was counted "
-            "more than once (it is reached along several paths).",
+            _(
+                "torchviz draws {want} autograd nodes, you counted {got}: some node was counted "
+                "more than once (it is reached along several paths)."
+            ).format(want=want, got=got),
             2,
         )
     expect(
         got == want,
-        f"torchviz draws {want} autograd nodes, you counted {got}: count every node you can "
-        "reach from grad_fn, the root and the AccumulateGrad leaves included.",
+        _(
+            "torchviz draws {want} autograd nodes, you counted {got}: count every node you can "
+            "reach from grad_fn, the root and the AccumulateGrad leaves included."
+        ).format(want=want, got=got),
         hint=3,
     )
 
@@ -158,7 +169,9 @@ def same_node_count(got, inputs, files) -> None:
 def zero_nodes(got, inputs, files) -> None:
     expect(
         type(got) is int and got == 0,
-        f"a tensor without grad_fn has an empty graph: expected 0, got {show(got)}.",
+        _("a tensor without grad_fn has an empty graph: expected 0, got {got}.").format(
+            got=show(got)
+        ),
         hint=3,
     )
 
@@ -167,8 +180,12 @@ def zero_nodes(got, inputs, files) -> None:
 
 
 def _read_student_dot(got):
-    expect(isinstance(got, str), f"return the DOT source as a str, not {show(got)}.", hint=1)
-    expect(len(got) <= MAX_DOT_CHARS, "the DOT source is far longer than this graph needs.")
+    expect(
+        isinstance(got, str),
+        _("return the DOT source as a str, not {got}.").format(got=show(got)),
+        hint=1,
+    )
+    expect(len(got) <= MAX_DOT_CHARS, _("the DOT source is far longer than this graph needs."))
     try:
         return read_any_dot(got)
     except ValueError as exc:
@@ -176,7 +193,7 @@ def _read_student_dot(got):
 
 
 def _nodes(n: int) -> str:
-    return f"{n} node" if n == 1 else f"{n} nodes"
+    return ngettext("{n} node", "{n} nodes", n).format(n=n)
 
 
 def same_dot_graph(got, inputs, files) -> None:
@@ -185,31 +202,45 @@ def same_dot_graph(got, inputs, files) -> None:
     strange = sorted(set(mine_labels) - set(ref_labels))
     if strange:
         raise Mismatch(
-            f"your DOT labels a node {strange[0]!r}, a name the graph does not have: label each "
-            f"node with its class name, type(node).__name__ (e.g. {sorted(ref_labels)[0]!r}).",
+            _(
+                "your DOT labels a node {label!r}, a name the graph does not have: label each "
+                "node with its class name, type(node).__name__ (e.g. {example!r})."
+            ).format(label=strange[0], example=sorted(ref_labels)[0]),
             2,
         )
     for label in sorted(ref_labels):
         m, r = mine_labels[label], ref_labels[label]
         if m > r:
             raise Mismatch(
-                f"your DOT has {_nodes(m)} labelled {label}, the graph has {r}: a node reached "
-                "along two paths must be written once (give each autograd node one id).",
+                _(
+                    "your DOT has {nodes} labelled {label}, the graph has {want}: a node reached "
+                    "along two paths must be written once (give each autograd node one id)."
+                ).format(nodes=_nodes(m), label=label, want=r),
                 2,
             )
         expect(
             m == r,
-            f"your DOT has {_nodes(m)} labelled {label}, the graph has {r}: visit every node "
-            "reachable through next_functions.",
+            _(
+                "your DOT has {nodes} labelled {label}, the graph has {want}: visit every node "
+                "reachable through next_functions."
+            ).format(nodes=_nodes(m), label=label, want=r),
             hint=3,
         )
     mine_edges, ref_edges = labelled_edges(mine), labelled_edges(ref)
     missing = sorted((ref_edges - mine_edges).elements())
     extra = sorted((mine_edges - ref_edges).elements())
     if missing:
-        raise Mismatch(f"an edge {missing[0][0]} -> {missing[0][1]} is missing.", 3)
+        raise Mismatch(
+            _("an edge {tail} -> {head} is missing.").format(
+                tail=missing[0][0], head=missing[0][1]
+            ),
+            3,
+        )
     if extra:
-        raise Mismatch(f"the graph has no edge {extra[0][0]} -> {extra[0][1]}.", 3)
+        raise Mismatch(
+            _("the graph has no edge {tail} -> {head}.").format(tail=extra[0][0], head=extra[0][1]),
+            3,
+        )
 
 
 # ---------------------------------------------------------------- 01.4
@@ -236,31 +267,45 @@ def shortest_path(got, inputs, files) -> None:
     loss, param = inputs.args
     expect(
         type(got) is list and all(type(n) is str for n in got),
-        f"return a list of class names (str), not {show(got)}.",
+        _("return a list of class names (str), not {got}.").format(got=show(got)),
     )
-    expect(got, "the loss does depend on this parameter: the path is not empty.", hint=1)
+    expect(got, _("the loss does depend on this parameter: the path is not empty."), hint=1)
     broken = _path_break(loss, param, got)
     if broken == 0:
         raise Mismatch(
-            f"the path starts with {got[0]!r}, but loss.grad_fn is {type(loss.grad_fn).__name__}.",
+            _("the path starts with {first!r}, but loss.grad_fn is {root}.").format(
+                first=got[0], root=type(loss.grad_fn).__name__
+            ),
             3,
         )
     if broken is not None and broken < len(got):
         raise Mismatch(
-            f"{got[broken]!r} (position {broken}) is not in next_functions of {got[broken - 1]!r}.",
+            _("{node!r} (position {where}) is not in next_functions of {parent!r}.").format(
+                node=got[broken], where=broken, parent=got[broken - 1]
+            ),
             2,
         )
-    expect(broken is None, f"the path ends at {got[-1]!r}, not at the parameter's node.", 2)
+    expect(
+        broken is None,
+        _("the path ends at {last!r}, not at the parameter's node.").format(last=got[-1]),
+        2,
+    )
     shortest = shortest_path_to(reference_graph(loss), loss, param) + 1
     expect(
         len(got) == shortest,
-        f"your path has {len(got)} nodes; the shortest has {shortest}: search breadth-first.",
+        _("your path has {got} nodes; the shortest has {want}: search breadth-first.").format(
+            got=len(got), want=shortest
+        ),
         hint=1,
     )
 
 
 def no_path(got, inputs, files) -> None:
-    expect(got == [], f"the gradient never reaches this tensor: expect [], got {show(got)}.", 3)
+    expect(
+        got == [],
+        _("the gradient never reaches this tensor: expect [], got {got}.").format(got=show(got)),
+        3,
+    )
 
 
 CASES = [

@@ -29,12 +29,14 @@ from lessonlib.classroom.cases import (
     expect,
     expect_close,
     keeps_input,
+    later,
     outcome,
     probe_then,
     probed,
     show,
 )
 from lessonlib.classroom.references.small_models import seeded_input
+from lessonlib.messages import N_, _
 from lessonlib.models import small_cnn
 
 MEAN, STD = [0.45, 0.5, 0.55], [0.2, 0.25, 0.3]
@@ -69,16 +71,22 @@ def normalized_images(kind: str, watch: bool = False) -> Inputs:
 
 def unnormalized(got, inputs, files, kind: str) -> None:
     images = original_images(kind)[0]
-    expect(isinstance(got, torch.Tensor), f"return a tensor, not {show(got)}.", hint=3)
+    expect(isinstance(got, torch.Tensor), _("return a tensor, not {got}.").format(got=show(got)), 3)
     expect(
         got.shape == images.shape,
-        f"expected shape {tuple(images.shape)}, got {tuple(got.shape)}.",
+        _("expected shape {want}, got {got}.").format(
+            want=tuple(images.shape), got=tuple(got.shape)
+        ),
         2,
     )
-    expect(got.dtype == images.dtype, f"return {images.dtype}, as given, not {got.dtype}.", 3)
+    expect(
+        got.dtype == images.dtype,
+        _("return {want}, as given, not {got}.").format(want=images.dtype, got=got.dtype),
+        3,
+    )
     if torch.allclose(got.double(), images.double(), atol=1e-5) and images.min() < 0:
-        raise Mismatch("the values are right but not clipped to [0, 1]: clamp them.", 3)
-    expect_close(got, images.clamp(0, 1), "the images before Normalize", hint=1)
+        raise Mismatch(_("the values are right but not clipped to [0, 1]: clamp them."), 3)
+    expect_close(got, images.clamp(0, 1), _("the images before Normalize"), hint=1)
 
 
 # ---------------------------------------------------------------- 02.2
@@ -108,21 +116,37 @@ def same_confusion(got, inputs, files) -> None:
     try:
         mine = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
-        raise Mismatch(f"return an ({n}, {n}) array, not {show(got)}.", 1) from None
-    expect(mine.shape == want.shape, f"expected shape {want.shape}, got {mine.shape}.", hint=1)
+        raise Mismatch(
+            _("return an ({n}, {n}) array, not {got}.").format(n=n, got=show(got)), 1
+        ) from None
+    expect(
+        mine.shape == want.shape,
+        _("expected shape {want}, got {got}.").format(want=want.shape, got=mine.shape),
+        hint=1,
+    )
     kind = np.asarray(got).dtype
-    expect(normalize or np.issubdtype(kind, np.integer), f"counts are ints, not {kind}.", 1)
+    expect(
+        normalize or np.issubdtype(kind, np.integer),
+        _("counts are ints, not {dtype}.").format(dtype=kind),
+        1,
+    )
     if np.isnan(mine).any():
         row = int(np.argwhere(np.isnan(mine))[0][0])
-        raise Mismatch(f"row {row} has no samples: leave it at zeros, do not divide by 0.", 3)
+        raise Mismatch(
+            _("row {row} has no samples: leave it at zeros, do not divide by 0.").format(row=row), 3
+        )
     if not np.allclose(mine, want) and np.allclose(mine, want.T):
-        raise Mismatch("your matrix is transposed: rows are true classes, columns predictions.", 1)
+        raise Mismatch(
+            _("your matrix is transposed: rows are true classes, columns predictions."), 1
+        )
     bad = np.argwhere(~np.isclose(mine, want, rtol=1e-5, atol=1e-8))
     if len(bad):
         i, j = (int(v) for v in bad[0])
         raise Mismatch(
-            f"entry [{i}, {j}] (true {i}, predicted {j}): scikit-learn gives {want[i, j]:.6g}, "
-            f"you {mine[i, j]:.6g}.",
+            _(
+                "entry [{i}, {j}] (true {i}, predicted {j}): scikit-learn gives {want:.6g}, "
+                "you {got:.6g}."
+            ).format(i=i, j=j, want=want[i, j], got=mine[i, j]),
             3 if normalize else 2,
         )
 
@@ -141,7 +165,8 @@ def hook_count(model: nn.Module) -> int:
 def _left(model: nn.Module, ours: int = 0):
     left = hook_count(model) - ours
     if left:
-        return f"{left} of your hooks stayed on the model: remove them in a finally block.", 3
+        message = N_("{left} of your hooks stayed on the model: remove them in a finally block.")
+        return later(message, left=left), 3
     return None
 
 
@@ -153,9 +178,11 @@ def _detached(f):
     handle.remove()
     attached = [n for n, t in got.items() if isinstance(t, torch.Tensor) and t.requires_grad]
     if attached:
-        return f"{attached} came back with a backward graph: store output.detach().", 2
+        message = N_("{names} came back with a backward graph: store output.detach().")
+        return later(message, names=str(attached)), 2
     if any(grad_mode):
-        return "the forward pass built a backward graph: run it under torch.no_grad().", 3
+        message = N_("the forward pass built a backward graph: run it under torch.no_grad().")
+        return later(message), 3
     return _left(model)
 
 
@@ -164,8 +191,9 @@ def _own_hook_kept(f):
     model.features[2].register_forward_hook(lambda *_: calls.append(1))
     f(model, seeded_input(1, 3, 32, 32), list(LAYERS))
     if len(model.features[2]._forward_hooks) != 1 or len(calls) != 1:
-        kept = "there" if model.features[2]._forward_hooks else "gone"
-        return f"the model's own hook must stay and run once: it is {kept}, ran {len(calls)}x.", 3
+        kept = later(N_("there")) if model.features[2]._forward_hooks else later(N_("gone"))
+        message = N_("the model's own hook must stay and run once: it is {kept}, ran {runs}x.")
+        return later(message, kept=kept, runs=len(calls)), 3
     return _left(model, ours=1)
 
 
@@ -179,7 +207,8 @@ def _failing_forward(f):
     model, x = _broken_model()
     did = outcome(f, (model, x, ["1"]), RuntimeError)
     if did:
-        return f"when the forward pass raises RuntimeError, let it through; yours {did}.", 3
+        message = N_("when the forward pass raises RuntimeError, let it through; yours {did}.")
+        return later(message, did=did), 3
     return _left(model)
 
 
@@ -188,8 +217,13 @@ def _unknown_name(f):
     model.register_forward_pre_hook(lambda *_: ran.append(1))
     did = outcome(f, (model, x, ["1", "nope"]), KeyError)
     if did or ran or hook_count(model) > 1:
-        why = f"it {did}" if did else "look every name up before registering or running anything"
-        return f"an unknown layer name must raise KeyError before anything runs: {why}.", 2
+        why = (
+            later(N_("it {did}"), did=did)
+            if did
+            else later(N_("look every name up before registering or running anything"))
+        )
+        message = N_("an unknown layer name must raise KeyError before anything runs: {why}.")
+        return later(message, why=why), 2
     return None
 
 
@@ -212,14 +246,20 @@ def nested_and_layers() -> Inputs:
 
 def captured(got, inputs, files) -> None:
     model, x, names = inputs.args
-    expect(isinstance(got, dict), f"return a dict of layer name -> tensor, not {show(got)}.", 2)
     expect(
-        sorted(got) == sorted(names), f"expected the keys {sorted(names)}, got {sorted(got)}.", 2
+        isinstance(got, dict),
+        _("return a dict of layer name -> tensor, not {got}.").format(got=show(got)),
+        2,
+    )
+    expect(
+        sorted(got) == sorted(names),
+        _("expected the keys {want}, got {got}.").format(want=sorted(names), got=sorted(got)),
+        2,
     )
     with torch.no_grad():
         want = create_feature_extractor(model, return_nodes={n: n for n in names})(x)
     for name in names:
-        expect_close(got[name], want[name], f"the output of {name}", hint=2)
+        expect_close(got[name], want[name], _("the output of {name}").format(name=name), hint=2)
 
 
 # ---------------------------------------------------------------- 02.4
@@ -241,19 +281,24 @@ def filters(kind: str, probe: str = "", **settings) -> Inputs:
 
 def _refuses_16_channels(f):
     did = outcome(f, (seeded_input(4, 16, 3, 3),), ValueError)
-    return (
-        (f"16 input channels cannot be shown: raise ValueError; yours {did}.", 2) if did else None
-    )
+    message = N_("16 input channels cannot be shown: raise ValueError; yours {did}.")
+    return (later(message, did=did), 2) if did else None
 
 
 def filter_image(got, inputs, files) -> None:
     (weight,), settings = inputs.args, {"nrow": 8, "padding": 1, "pad_value": 1.0, **inputs.kwargs}
     want = make_grid(weight, normalize=True, scale_each=True, **settings).permute(1, 2, 0)
-    expect(isinstance(got, torch.Tensor), f"return an (H, W, 3) tensor, not {show(got)}.", 3)
+    expect(
+        isinstance(got, torch.Tensor),
+        _("return an (H, W, 3) tensor, not {got}.").format(got=show(got)),
+        3,
+    )
     expect(
         got.shape == want.shape,
-        f"make_grid lays these filters out as {tuple(want.shape)} (H, W, 3), you "
-        f"{tuple(got.shape)}: mind nrow, padding and channels last.",
+        _(
+            "make_grid lays these filters out as {want} (H, W, 3), you "
+            "{got}: mind nrow, padding and channels last."
+        ).format(want=tuple(want.shape), got=tuple(got.shape)),
         hint=2,
     )
     got = got.float()
@@ -262,10 +307,21 @@ def filter_image(got, inputs, files) -> None:
         r, c, ch = (int(i) for i in bad.nonzero()[0])
         layout = {k: settings[k] for k in ("nrow", "padding")}
         padding = make_grid(torch.zeros_like(weight), **layout, pad_value=1.0)[0, r, c] == 1
+        where = _("the padding") if padding else _("a filter")
+        message = (
+            _(
+                "pixel [{r}, {c}, {ch}] (in {where}): make_grid gives {want:.6g}, you {got:.6g} "
+                "(a constant filter becomes 0)."
+            )
+            if got[r, c, ch].isnan()
+            else _(
+                "pixel [{r}, {c}, {ch}] (in {where}): make_grid gives {want:.6g}, you {got:.6g}."
+            )
+        )
         raise Mismatch(
-            f"pixel [{r}, {c}, {ch}] (in {'the padding' if padding else 'a filter'}): make_grid "
-            f"gives {want[r, c, ch]:.6g}, you {got[r, c, ch]:.6g}"
-            + (" (a constant filter becomes 0)." if got[r, c, ch].isnan() else "."),
+            message.format(
+                r=r, c=c, ch=ch, where=where, want=float(want[r, c, ch]), got=float(got[r, c, ch])
+            ),
             2 if padding else 1,
         )
 
@@ -281,15 +337,21 @@ def noisy_curve(weight: float, n: int = 120) -> Inputs:
 def smoothed(got, inputs, files) -> None:
     values, weight = inputs.args
     want = pd.Series(values).ewm(alpha=1 - weight, adjust=True).mean().to_numpy()
-    expect(isinstance(got, list | tuple), f"return a list of floats, not {show(got)}.", hint=3)
     expect(
-        len(got) == len(values), f"return {len(values)} values, one per input, not {len(got)}.", 3
+        isinstance(got, list | tuple),
+        _("return a list of floats, not {got}.").format(got=show(got)),
+        hint=3,
+    )
+    expect(
+        len(got) == len(values),
+        _("return {want} values, one per input, not {got}.").format(want=len(values), got=len(got)),
+        3,
     )
     biased = pd.Series(values).ewm(alpha=1 - weight, adjust=False).mean().to_numpy()
     biased = biased - weight ** np.arange(1, len(values) + 1) * values[0]  # started at 0
     if weight > 0 and np.allclose(np.asarray(got, dtype=float), biased, rtol=1e-5):
-        raise Mismatch("your first values are pulled towards 0: divide by 1 - weight**k.", 2)
-    expect_close(got, want, "the smoothed curve", hint=3)
+        raise Mismatch(_("your first values are pulled towards 0: divide by 1 - weight**k."), 2)
+    expect_close(got, want, _("the smoothed curve"), hint=3)
 
 
 # ---------------------------------------------------------------- 02.6
@@ -307,19 +369,28 @@ def pca_features(kind: str) -> Inputs:
 def principal_coordinates(got, inputs, files) -> None:
     features = inputs.args[0].double().numpy()
     want = PCA(n_components=2).fit_transform(features)
-    expect(isinstance(got, torch.Tensor), f"return an (N, 2) tensor, not {show(got)}.", hint=3)
+    expect(
+        isinstance(got, torch.Tensor),
+        _("return an (N, 2) tensor, not {got}.").format(got=show(got)),
+        hint=3,
+    )
     mine = got.double().numpy()
-    expect(mine.shape == want.shape, f"expected shape {want.shape}, got {mine.shape}.", hint=3)
+    expect(
+        mine.shape == want.shape,
+        _("expected shape {want}, got {got}.").format(want=want.shape, got=mine.shape),
+        hint=3,
+    )
     uncentred = features @ np.linalg.svd(features, full_matrices=False)[2][:2].T
     if np.allclose(np.abs(mine), np.abs(uncentred), rtol=1e-4, atol=1e-4):
-        raise Mismatch("these are projections of uncentred features: subtract the mean first.", 2)
+        raise Mismatch(
+            _("these are projections of uncentred features: subtract the mean first."), 2
+        )
     if np.allclose(np.abs(mine[:, ::-1]), np.abs(want), rtol=1e-4, atol=1e-4):
-        raise Mismatch("the two columns are swapped: largest variance first.", 2)
+        raise Mismatch(_("the two columns are swapped: largest variance first."), 2)
     for j in range(2):
         sign = np.sign(mine[:, j] @ want[:, j]) or 1.0
-        expect_close(
-            sign * mine[:, j], want[:, j], f"component {j + 1} (up to sign)", 1e-4, 1e-4, 3
-        )
+        what = _("component {k} (up to sign)").format(k=j + 1)
+        expect_close(sign * mine[:, j], want[:, j], what, 1e-4, 1e-4, 3)
 
 
 def _unnormalize(name: str, kind: str, watch: bool = False) -> Case:

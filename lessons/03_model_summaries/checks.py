@@ -20,6 +20,7 @@ from torchvision.models import resnet18
 
 from lessonlib.classroom.cases import Case, Inputs, Mismatch, expect, expect_close, show
 from lessonlib.classroom.references.call_start import read_observed, with_hook, write_observed
+from lessonlib.messages import N_, _
 
 # input_shape, out_channels, kernel, stride, padding, dilation
 CONV_CASES = [
@@ -97,16 +98,24 @@ def same_counts(got, inputs, files, name: str) -> None:
     want = {"total": total, "trainable": trainable, "non_trainable": total - trainable}
     expect(
         isinstance(got, dict) and set(want) <= set(got),
-        f"return a dict with 'total', 'trainable' and 'non_trainable', not {show(got)}.",
+        _("return a dict with 'total', 'trainable' and 'non_trainable', not {got}.").format(
+            got=show(got)
+        ),
         hint=3,
     )
     for key, hint in (("total", 2), ("trainable", 2), ("non_trainable", 3)):
         expect(
             got[key] == want[key],
-            f"{key}: torchinfo counts {want[key]}, you {show(got[key])}.",
+            _("{key}: torchinfo counts {want}, you {got}.").format(
+                key=key, want=want[key], got=show(got[key])
+            ),
             hint,
         )
-    expect(all(type(got[k]) is int for k in want), f"return Python ints, not {show(got)}.", 3)
+    expect(
+        all(type(got[k]) is int for k in want),
+        _("return Python ints, not {got}.").format(got=show(got)),
+        3,
+    )
 
 
 # ---------------------------------------------------------------- 03.2 and 03.3
@@ -124,7 +133,7 @@ def same_shape(got, inputs, files) -> None:
     want = tuple(conv(x).shape)
     expect(
         isinstance(got, tuple | list) and len(got) == 4,
-        f"return a tuple of 4 ints, not {show(got)}.",
+        _("return a tuple of 4 ints, not {got}.").format(got=show(got)),
         hint=3,
     )
     conv.dilation = (1, 1)
@@ -132,11 +141,16 @@ def same_shape(got, inputs, files) -> None:
     for i, what in enumerate(("N", "C_out", "H_out", "W_out")):
         if got[i] != want[i]:
             spans = got[i] == undilated[i] != want[i]
+            message = (
+                _(
+                    "{what}: nn.Conv2d gives {want}, you {got}: a dilated kernel spans "
+                    "dilation * (kernel - 1) + 1 pixels."
+                )
+                if spans
+                else _("{what}: nn.Conv2d gives {want}, you {got}.")
+            )
             raise Mismatch(
-                f"{what}: nn.Conv2d gives {want[i]}, you {show(got[i])}"
-                + (
-                    ": a dilated kernel spans dilation * (kernel - 1) + 1 pixels." if spans else "."
-                ),
+                message.format(what=what, want=want[i], got=show(got[i])),
                 1 if i < 2 else 2 if spans else 3,
             )
 
@@ -144,15 +158,27 @@ def same_shape(got, inputs, files) -> None:
 def same_mult_adds(got, inputs, files) -> None:
     conv, x = _meta_conv(inputs)
     want = summary(conv, input_data=x, device="meta", verbose=0).total_mult_adds
-    expect(type(got) is int, f"return an int, not {show(got)}.", hint=3)
+    expect(type(got) is int, _("return an int, not {got}.").format(got=show(got)), hint=3)
     if got == want:
         return
     positions = want // (conv.weight.numel() + (conv.out_channels if conv.bias is not None else 0))
     if conv.bias is not None and got == want - conv.out_channels * positions:
-        raise Mismatch(f"torchinfo counts {want:,}: the bias counts once per output position.", 3)
+        raise Mismatch(
+            _("torchinfo counts {want:,}: the bias counts once per output position.").format(
+                want=want
+            ),
+            3,
+        )
     if conv.groups > 1 and got == want + conv.weight.numel() * (conv.groups - 1) * positions:
-        raise Mismatch(f"torchinfo counts {want:,}: each filter sees in_channels // groups.", 2)
-    raise Mismatch(f"torchinfo counts {want:,} mult-adds, you {got:,}.", 2)
+        raise Mismatch(
+            _("torchinfo counts {want:,}: each filter sees in_channels // groups.").format(
+                want=want
+            ),
+            2,
+        )
+    raise Mismatch(
+        _("torchinfo counts {want:,} mult-adds, you {got:,}.").format(want=want, got=got), 2
+    )
 
 
 # ---------------------------------------------------------------- 03.4
@@ -162,14 +188,20 @@ def same_size(got, inputs, files, name: str) -> None:
     size = summary(model(name), verbose=0).total_param_bytes
     want = size / 1e6
     expect(
-        isinstance(got, float | int) and type(got) is not bool, f"return a float, not {show(got)}."
+        isinstance(got, float | int) and type(got) is not bool,
+        _("return a float, not {got}.").format(got=show(got)),
     )
     as_float32 = 4 * sum(p.numel() for p in model(name).parameters())
     if size != as_float32 and abs(got * 1e6 - as_float32) < 0.5:
-        raise Mismatch(f"torchinfo says {want} MB: not every tensor is float32 (4 bytes).", 2)
+        raise Mismatch(
+            _("torchinfo says {want} MB: not every tensor is float32 (4 bytes).").format(want=want),
+            2,
+        )
     if abs(got * 2**20 - size) < 0.5:
-        raise Mismatch(f"torchinfo says {want} MB: 1 MB is 10**6 bytes, not 2**20.", 3)
-    expect_close(got, want, "the parameters' size in MB", rtol=1e-6, atol=1e-12, hint=1)
+        raise Mismatch(
+            _("torchinfo says {want} MB: 1 MB is 10**6 bytes, not 2**20.").format(want=want), 3
+        )
+    expect_close(got, want, _("the parameters' size in MB"), rtol=1e-6, atol=1e-12, hint=1)
 
 
 # ---------------------------------------------------------------- 03.5
@@ -203,28 +235,40 @@ def trainable_head(got, inputs, files, name: str) -> None:
     want = sorted(n for n, _ in model(name).get_submodule(head).named_parameters(prefix=head))
     expect(
         type(got) is list and all(type(n) is str for n in got),
-        f"return a sorted list of parameter names, not {show(got)}.",
+        _("return a sorted list of parameter names, not {got}.").format(got=show(got)),
         hint=3,
     )
     record = read_observed(files, TRAINABLE)
     expect(
-        record is not None, "the grader's record of the flags is missing from the call's folder."
+        record is not None,
+        _("the grader's record of the flags is missing from the call's folder."),
     )
     flags = record.get("names") or []
-    for names, what in ((flags, "after your call, {} trains"), (got, "you return {}")):
+    wrong = {  # (extra, missing) sentences, for the flags after the call and for the names
+        "flags": (
+            N_("after your call, {name} trains: freeze every tensor outside the head."),
+            N_("after your call, not {name} trains: the head ends up trainable."),
+        ),
+        "names": (
+            N_("you return {name}: freeze every tensor outside the head."),
+            N_("you return not {name}: the head ends up trainable."),
+        ),
+    }
+    for names, what in ((flags, "flags"), (got, "names")):
         extra = [n for n in names if n not in want]
         if extra and extra[0].startswith(head):
             raise Mismatch(
-                f"{extra[0]} is not inside module {head!r}: it owns the names that start "
-                f"{head + '.'!r}.",
+                _(
+                    "{name} is not inside module {head!r}: it owns the names that start {prefix!r}."
+                ).format(name=extra[0], head=head, prefix=head + "."),
                 2,
             )
         if extra:
-            raise Mismatch(what.format(extra[0]) + ": freeze every tensor outside the head.", 1)
+            raise Mismatch(_(wrong[what][0]).format(name=extra[0]), 1)
         missing = [n for n in want if n not in names]
         if missing:
-            raise Mismatch(what.format(f"not {missing[0]}") + ": the head ends up trainable.", 3)
-    expect(got == want, f"return the names sorted: {show(got)}.", 3)
+            raise Mismatch(_(wrong[what][1]).format(name=missing[0]), 3)
+    expect(got == want, _("return the names sorted: {got}.").format(got=show(got)), 3)
 
 
 def _conv_name(case) -> str:

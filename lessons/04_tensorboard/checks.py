@@ -40,6 +40,7 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: F401 - warm for every
 from lessonlib.classroom import plaindata
 from lessonlib.classroom.cases import Case, Inputs, Mismatch, expect, expect_close, show
 from lessonlib.classroom.references import call_start, tb
+from lessonlib.messages import _
 
 matplotlib.use("Agg")  # in the warm process, before anything imports pyplot
 
@@ -52,7 +53,7 @@ GLOO_TIMEOUT_S = 30.0
 
 def run_folder(files: Path) -> Path:
     folder = Path(files) / LOGDIR
-    expect(tb.event_files(folder), "no event file in logdir: open a SummaryWriter there.", 1)
+    expect(tb.event_files(folder), _("no event file in logdir: open a SummaryWriter there."), 1)
     return folder
 
 
@@ -75,40 +76,51 @@ def training_run(steps: int, every: int, seed: int = 0, *tags: str) -> Inputs:
 
 
 def logged_training(got, inputs, files) -> None:
-    _, x, y, steps, every, *tags = inputs.args
+    _logdir, x, y, steps, every, *tags = inputs.args
     loss_tag, acc_tag = tags or ("train/loss", "train/accuracy")
     want = [r for r in tb.reference_losses(x, y, steps) if r[0] % every == 0]
     want_steps = [r[0] for r in want]
     expect(
         got == want_steps,
-        f"with every={every} over {steps} steps log at {want_steps}; you returned {show(got)}.",
+        _("with every={every} over {steps} steps log at {want}; you returned {got}.").format(
+            every=every, steps=steps, want=want_steps, got=show(got)
+        ),
         hint=2,
     )
     if not want:
         for folder in {f.parent for f in tb.event_files(Path(files) / LOGDIR)}:
             found = tb.accumulator(folder).Tags()["scalars"]
-            expect(not found, f"no step reached the interval, yet {found} were logged.", 2)
+            expect(
+                not found,
+                _("no step reached the interval, yet {found} were logged.").format(found=found),
+                2,
+            )
         return
     folder = run_folder(files)
     expect(
-        {f.parent for f in tb.event_files(folder)} == {folder}, "log one run, in logdir itself.", 1
+        {f.parent for f in tb.event_files(folder)} == {folder},
+        _("log one run, in logdir itself."),
+        1,
     )
     found = sorted(tb.accumulator(folder).Tags()["scalars"])
     expect(
         found == sorted({loss_tag, acc_tag}),
-        f"expected the tags {sorted({loss_tag, acc_tag})}, found {found}.",
+        _("expected the tags {want}, found {found}.").format(
+            want=sorted({loss_tag, acc_tag}), found=found
+        ),
         3,
     )
     for tag, column in ((loss_tag, 1), (acc_tag, 2)):
         series = tb.scalar_series(folder, tag)
-        steps_logged = [s for s, _ in series]
+        steps_logged = [s for s, _v in series]
         expect(
             steps_logged == want_steps,
-            f"{tag} is logged at steps {steps_logged}, expected {want_steps}: pass the step as "
-            "global_step.",
+            _(
+                "{tag} is logged at steps {got}, expected {want}: pass the step as global_step."
+            ).format(tag=tag, got=steps_logged, want=want_steps),
             hint=2,
         )
-        expect_close([v for _, v in series], [r[column] for r in want], f"{tag}", 1e-4, 1e-6, 3)
+        expect_close([v for _s, v in series], [r[column] for r in want], f"{tag}", 1e-4, 1e-6, 3)
 
 
 # ---------------------------------------------------------------- 04.2
@@ -126,7 +138,7 @@ def histogram_case(step: int = 7) -> Inputs:
 
 
 def logged_histograms(got, inputs, files) -> None:
-    _, model, x, y, step = inputs.args
+    _logdir, model, x, y, step = inputs.args
     model = copy.deepcopy(model)
     nn.functional.cross_entropy(model(x), y).backward()
     tensors = {f"weights/{n}": p.detach() for n, p in model.named_parameters()}
@@ -134,27 +146,40 @@ def logged_histograms(got, inputs, files) -> None:
         {f"grads/{n}": p.grad for n, p in model.named_parameters() if p.grad is not None}
     )
     want = sorted(tensors)
-    expect(type(got) is list, f"return the sorted list of tags, not {show(got)}.", 3)
+    expect(
+        type(got) is list, _("return the sorted list of tags, not {got}.").format(got=show(got)), 3
+    )
     logged = sorted(tb.accumulator(run_folder(files)).Tags()["histograms"])
-    for mine, what in ((got, "your tags"), (logged, "the event file's histograms")):
+    for mine, what in ((got, _("your tags")), (logged, _("the event file's histograms"))):
         extra, missing = sorted(set(mine) - set(want)), sorted(set(want) - set(mine))
         if extra:
-            raise Mismatch(f"{what} include {extra[0]}: no such parameter, or it has no grad.", 2)
+            raise Mismatch(
+                _("{what} include {tag}: no such parameter, or it has no grad.").format(
+                    what=what, tag=extra[0]
+                ),
+                2,
+            )
         if missing:
-            raise Mismatch(f"{what} lack {missing[0]}.", 1 if "grads/" in missing[0] else 3)
-    expect(got == want, f"return the tags sorted: {show(got)}.", 3)
+            raise Mismatch(
+                _("{what} lack {tag}.").format(what=what, tag=missing[0]),
+                1 if "grads/" in missing[0] else 3,
+            )
+    expect(got == want, _("return the tags sorted: {got}.").format(got=show(got)), 3)
     acc = tb.accumulator(run_folder(files))
     for tag in want:
         events, values = acc.Histograms(tag), tensors[tag]
         expect(
             [e.step for e in events] == [step],
-            f"{tag} is logged at steps {[e.step for e in events]}, expected [{step}].",
+            _("{tag} is logged at steps {got}, expected [{step}].").format(
+                tag=tag, got=[e.step for e in events], step=step
+            ),
             3,
         )
         h, hint = events[0].histogram_value, 1 if tag.startswith("grads/") else 3
         mine, ref = [h.num, h.min, h.max, h.sum], [values.numel(), values.min(), values.max()]
         ref = [float(v) for v in [*ref, values.sum()]]
-        expect_close(mine, ref, f"{tag}: the histogram's [count, min, max, sum]", 1e-4, 1e-6, hint)
+        what = _("{tag}: the histogram's [count, min, max, sum]").format(tag=tag)
+        expect_close(mine, ref, what, 1e-4, 1e-6, hint)
 
 
 # ---------------------------------------------------------------- 04.3
@@ -177,48 +202,59 @@ def final_metrics(x, y, combo: dict) -> tuple[float, float]:
 def logged_grid(got, inputs, files) -> None:
     from tbparse import SummaryReader
 
-    _, x, y, grid = inputs.args
+    _logdir, x, y, grid = inputs.args
     keys = sorted(grid)
     reader = SummaryReader(str(run_folder(files)), extra_columns={"dir_name"})
     hp, scalars = reader.hparams, reader.scalars
-    expect(not hp.empty, "no hparams found: log each run with add_hparams.", hint=3)
+    expect(not hp.empty, _("no hparams found: log each run with add_hparams."), hint=3)
     runs = {d: dict(zip(g["tag"], g["value"], strict=True)) for d, g in hp.groupby("dir_name")}
-    expect("" not in runs, "give every run its own subfolder of logdir.", hint=2)
+    expect("" not in runs, _("give every run its own subfolder of logdir."), hint=2)
     want = sorted(itertools.product(*(map(float, grid[k]) for k in keys)))
     found = sorted(tuple(float(r.get(k, "nan")) for k in keys) for r in runs.values())
     expect(
         found == want,
-        f"expected {len(want)} runs with the hparams {keys}, one per combination; found "
-        f"{len(runs)} run(s) with {found[:3]}{'…' if len(found) > 3 else ''}.",
+        _(
+            "expected {want} runs with the hparams {keys}, one per combination; found "
+            "{count} run(s) with {found}."
+        ).format(
+            want=len(want),
+            keys=keys,
+            count=len(runs),
+            found=f"{found[:3]}{'…' if len(found) > 3 else ''}",
+        ),
         hint=1,
     )
     for folder, values in runs.items():
         mine = scalars[scalars["dir_name"] == folder].set_index("tag")["value"]
         expect(
             "hparam/loss" in mine and "hparam/accuracy" in mine,
-            f"run {folder} lacks the metrics hparam/loss and hparam/accuracy.",
+            _("run {folder} lacks the metrics hparam/loss and hparam/accuracy.").format(
+                folder=folder
+            ),
             hint=3,
         )
         for key, ref in zip(
             METRICS, final_metrics(x, y, {k: values[k] for k in keys}), strict=True
         ):
-            expect_close(
-                mine[f"hparam/{key}"], ref, f"run {folder}: the final {key}", 1e-4, 1e-9, 2
-            )
+            what = _("run {folder}: the final {metric}").format(folder=folder, metric=key)
+            expect_close(mine[f"hparam/{key}"], ref, what, 1e-4, 1e-9, 2)
     expect(
         isinstance(got, list) and len(got) == len(want),
-        f"return one dict per run ({len(want)}), not {show(got)}.",
+        _("return one dict per run ({count}), not {got}.").format(count=len(want), got=show(got)),
         hint=3,
     )
     for item in got:
         expect(
             isinstance(item, dict) and all(k in item for k in [*keys, "loss", "accuracy"]),
-            f"each run is a dict with {keys}, 'loss' and 'accuracy'; got {show(item)}.",
+            _("each run is a dict with {keys}, 'loss' and 'accuracy'; got {got}.").format(
+                keys=keys, got=show(item)
+            ),
             hint=3,
         )
         combo = {k: item[k] for k in keys}
         for key, ref in zip(METRICS, final_metrics(x, y, combo), strict=True):
-            expect_close(item[key], ref, f"the {key} you returned for {show(combo)}", 1e-4, 1e-9, 2)
+            what = _("the {metric} you returned for {combo}").format(metric=key, combo=show(combo))
+            expect_close(item[key], ref, what, 1e-4, 1e-9, 2)
 
 
 # ---------------------------------------------------------------- 04.4
@@ -257,39 +293,48 @@ def logged_confusion(got, inputs, files, watch: bool = False) -> None:
     from PIL import Image
     from sklearn.metrics import confusion_matrix
 
-    _, y_true, y_pred, names, *rest = inputs.args
+    _logdir, y_true, y_pred, names, *rest = inputs.args
     step = inputs.kwargs.get("step", rest[0] if rest else 0)
     tag = inputs.kwargs.get("tag", rest[1] if len(rest) > 1 else "confusion_matrix")
     want = confusion_matrix(y_true, y_pred, labels=range(len(names)))
     expect(
         isinstance(got, list) and all(isinstance(r, list) for r in got),
-        f"return a list of rows, not {show(got)}.",
+        _("return a list of rows, not {got}.").format(got=show(got)),
         3,
     )
     if got == want.T.tolist() != want.tolist():
-        raise Mismatch("your matrix is transposed: one row per true class.", 1)
-    expect_close(got, want, "the matrix (a row per true class, a column per prediction)", hint=1)
+        raise Mismatch(_("your matrix is transposed: one row per true class."), 1)
+    what = _("the matrix (a row per true class, a column per prediction)")
+    expect_close(got, want, what, hint=1)
     acc = tb.accumulator(run_folder(files))
     images = acc.Images(tag) if tag in acc.Tags()["images"] else []
     expect(
         [e.step for e in images] == [step],
-        f"expected one image under {tag} at step {step}, found steps {[e.step for e in images]}.",
+        _("expected one image under {tag} at step {step}, found steps {found}.").format(
+            tag=tag, step=step, found=[e.step for e in images]
+        ),
         3,
     )
     try:
         pixels = np.asarray(Image.open(io.BytesIO(images[0].encoded_image_string)).convert("L"))
     except Exception as exc:  # PIL raises its own errors on a bad image
-        raise Mismatch("the logged image cannot be read.", 3) from exc
-    expect(min(pixels.shape) >= 100, f"the logged figure is only {pixels.shape} pixels.", 2)
-    expect(pixels.std() > 5, "the logged figure is blank.", 2)
+        raise Mismatch(_("the logged image cannot be read."), 3) from exc
+    expect(
+        min(pixels.shape) >= 100,
+        _("the logged figure is only {shape} pixels.").format(shape=pixels.shape),
+        2,
+    )
+    expect(pixels.std() > 5, _("the logged figure is blank."), 2)
     if watch:
         record = call_start.read_observed(files, "figures")
-        expect(record is not None, "the grader's record of open figures is missing.")
+        expect(record is not None, _("the grader's record of open figures is missing."))
         left = record.get("left_open")
         expect(
             left == 0,
-            f"a call left {show(left)} matplotlib figure(s) open: log it with add_figure "
-            "(which closes it).",
+            _(
+                "a call left {count} matplotlib figure(s) open: log it with add_figure "
+                "(which closes it)."
+            ).format(count=show(left)),
             3,
         )
 
@@ -413,33 +458,56 @@ def gloo_case(tag: str) -> Inputs:
 
 def _written(folder: Path, tag: str, means: np.ndarray, who: str) -> None:
     files = tb.event_files(folder)
-    expect(files, f"{who}: rank 0 wrote no event file in its logdir.", hint=1)
-    expect(len(files) == 1, f"{who}: {len(files)} event files: only rank 0 may open a writer.", 1)
+    expect(files, _("{who}: rank 0 wrote no event file in its logdir.").format(who=who), hint=1)
+    expect(
+        len(files) == 1,
+        _("{who}: {count} event files: only rank 0 may open a writer.").format(
+            who=who, count=len(files)
+        ),
+        1,
+    )
     series = tb.scalar_series(files[0].parent, tag)
     steps = list(range(1, len(means) + 1))
+    logged = [s for s, _v in series]
     expect(
-        [s for s, _ in series] == steps,
-        f"{who}: {tag} is logged at steps {[s for s, _ in series]}, expected {steps}.",
+        logged == steps,
+        _("{who}: {tag} is logged at steps {got}, expected {want}.").format(
+            who=who, tag=tag, got=logged, want=steps
+        ),
         3,
     )
-    expect_close([v for _, v in series], means, f"{who}: the logged means", 1e-6, 1e-9, 2)
+    what = _("{who}: the logged means").format(who=who)
+    expect_close([v for _s, v in series], means, what, 1e-6, 1e-9, 2)
 
 
 def rank_zero_logged(got, inputs, files) -> None:
     tag = inputs.args[3]
     means = np.mean(np.asarray(GLOO[tag], dtype=np.float64), axis=0)
-    expect_close(got, means, "your call as rank 0: the means over the ranks", 1e-6, 1e-9, 2)
+    expect_close(got, means, _("your call as rank 0: the means over the ranks"), 1e-6, 1e-9, 2)
     job = Path(files) / JOB
     status = call_start.read_json(job / STATUS_FILE)
-    expect(status is not None, "the grader's record of the job is missing from the call's folder.")
+    expect(
+        status is not None, _("the grader's record of the job is missing from the call's folder.")
+    )
     for rank, code in enumerate(status.get("exits", [])):
-        expect(code != "killed", f"rank {rank} did not finish (a collective it skipped?).", 2)
+        expect(
+            code != "killed",
+            _("rank {rank} did not finish (a collective it skipped?).").format(rank=rank),
+            2,
+        )
         record = call_start.read_json(job / RANK_FILE.format(rank=rank)) or {}
-        expect(record.get("ok"), f"rank {rank} raised {str(record.get('error'))[:200]}.", 2)
+        expect(
+            record.get("ok"),
+            _("rank {rank} raised {error}.").format(
+                rank=rank, error=str(record.get("error"))[:200]
+            ),
+            2,
+        )
         value = plaindata.decode(record.get("value"))
-        expect_close(value, means, f"rank {rank} of the grader's job: the means", 1e-6, 1e-9, 2)
-    _written(job / LOGDIR, tag, means, "the job run by the grader")
-    _written(Path(files) / LOGDIR, tag, means, "your call as rank 0")
+        what = _("rank {rank} of the grader's job: the means").format(rank=rank)
+        expect_close(value, means, what, 1e-6, 1e-9, 2)
+    _written(job / LOGDIR, tag, means, _("the job run by the grader"))
+    _written(Path(files) / LOGDIR, tag, means, _("your call as rank 0"))
 
 
 CASES = [

@@ -25,6 +25,7 @@ from lessonlib.classroom.cases import (
     show,
 )
 from lessonlib.classroom.references.visdom import history, log_entries, replayed
+from lessonlib.messages import _
 
 # ---------------------------------------------------------------- inputs
 
@@ -92,14 +93,26 @@ def traces(files: Path, rel: str, env: str, win: str, hint: int, got=None) -> li
     """The traces of window ``win`` after replaying the log the call wrote (``got``: its path)."""
     if got is not None:
         absolute = isinstance(got, str) and os.path.isabs(got) and got.endswith("/" + rel)
-        expect(got == rel or absolute, f"return the log's path ({rel!r}), not {show(got)}.", 1)
+        expect(
+            got == rel or absolute,
+            _("return the log's path ({path!r}), not {got}.").format(path=rel, got=show(got)),
+            1,
+        )
     entries = log_entries(files / rel)
     windows = replayed(entries).get(env, {})
     first = next((ep for ep, msg in entries if msg.get("win") == win), None)
-    late = f"the first call for window {win!r} updates it before it exists: use update=None."
+    late = _(
+        "the first call for window {win!r} updates it before it exists: use update=None."
+    ).format(win=win)
     expect(win in windows or first != "update", late, 3)
     have = show(sorted(windows))
-    expect(win in windows, f"the replayed log has no window {win!r} in env {env!r} ({have}).", hint)
+    expect(
+        win in windows,
+        _("the replayed log has no window {win!r} in env {env!r} ({have}).").format(
+            win=win, env=env, have=have
+        ),
+        hint,
+    )
     return [t for t in windows[win]["content"]["data"] if isinstance(t, dict)]
 
 
@@ -118,28 +131,40 @@ def replayed_curves(got, inputs, files) -> None:
     hist, rel, env = inputs.args
     lines = {t.get("name"): t for t in traces(files, rel, env, "loss", 2, got)}
     names = sorted(map(str, lines))
-    expect(names == ["train", "val"], f"name the lines train and val, not {show(names)}.", 2)
+    expect(
+        names == ["train", "val"],
+        _("name the lines train and val, not {got}.").format(got=show(names)),
+        2,
+    )
     epochs = list(range(1, len(hist["train_loss"]) + 1))
     for name in ("train", "val"):
         points = len(lines[name].get("x") or [])
-        lost = f"line {name} has {points} of {len(epochs)} points: later calls must append."
+        lost = _("line {name} has {points} of {epochs} points: later calls must append.").format(
+            name=name, points=points, epochs=len(epochs)
+        )
         expect(points >= len(epochs), lost, 3)
-        expect_close(lines[name].get("x"), epochs, f"line {name}'s x (the epochs)", hint=2)
-        expect_close(lines[name].get("y"), hist[f"{name}_loss"], f"line {name}'s y", hint=2)
+        what = _("line {name}'s x (the epochs)").format(name=name)
+        expect_close(lines[name].get("x"), epochs, what, hint=2)
+        what = _("line {name}'s y").format(name=name)
+        expect_close(lines[name].get("y"), hist[f"{name}_loss"], what, hint=2)
 
 
 def streamed(got, inputs, files) -> None:
     hist, rel, env = inputs.args
     traces(files, rel, env, "loss", 2, got)
     calls = [(ep, msg) for ep, msg in log_entries(files / rel) if msg.get("win") == "loss"]
-    envs = [msg.get("eid") for _, msg in calls if msg.get("eid") != env]
-    expect(not envs, f"log into env {env!r}, not {show(envs[:1])}.", 1)
-    expect(calls[0][0] == "events", "the first call must create the window (update=None).", 3)
+    envs = [msg.get("eid") for _ep, msg in calls if msg.get("eid") != env]
+    expect(not envs, _("log into env {env!r}, not {got}.").format(env=env, got=show(envs[:1])), 1)
+    expect(calls[0][0] == "events", _("the first call must create the window (update=None)."), 3)
     epochs = len(hist["train_loss"])
-    expect(len(calls) == epochs, f"send one call per epoch: {epochs}, not {len(calls)}.", 2)
+    expect(
+        len(calls) == epochs,
+        _("send one call per epoch: {want}, not {got}.").format(want=epochs, got=len(calls)),
+        2,
+    )
     for i, (endpoint, msg) in enumerate(calls[1:], start=2):
         ok = endpoint == "update" and msg.get("append")
-        expect(ok, f"call {i} must append to window 'loss' (update='append').", 3)
+        expect(ok, _("call {i} must append to window 'loss' (update='append').").format(i=i), 3)
 
 
 # ---------------------------------------------------------------- 05.2
@@ -152,14 +177,31 @@ def same_matrix(got, inputs, files) -> list[list[int]]:
     k = len(names)
     want = confusion_matrix(labels, predicted, labels=range(k)).tolist()
     rows = type(got) is list and all(type(row) is list for row in got)
-    expect(rows, f"return the matrix as a list of lists (.tolist()), not {show(got)}.", 3)
+    expect(
+        rows,
+        _("return the matrix as a list of lists (.tolist()), not {got}.").format(got=show(got)),
+        3,
+    )
     square = len(got) == k and all(len(row) == k for row in got)
-    expect(square, f"return a {k}x{k} matrix: a row and a column for every class name.", 2)
+    expect(
+        square,
+        _("return a {k}x{k} matrix: a row and a column for every class name.").format(k=k),
+        2,
+    )
     for i, j in np.ndindex(k, k):
         if got[i][j] != want[i][j]:
             raise Mismatch(
-                f"cell [{i}][{j}] (true {names[i]}, predicted {names[j]}): scikit-learn "
-                f"counts {want[i][j]}, you have {show(got[i][j])}.",
+                _(
+                    "cell [{i}][{j}] (true {true}, predicted {predicted}): scikit-learn "
+                    "counts {want}, you have {got}."
+                ).format(
+                    i=i,
+                    j=j,
+                    true=names[i],
+                    predicted=names[j],
+                    want=want[i][j],
+                    got=show(got[i][j]),
+                ),
                 1,
             )
     return want
@@ -167,26 +209,34 @@ def same_matrix(got, inputs, files) -> list[list[int]]:
 
 def heatmap(got, inputs, files) -> None:
     want = same_matrix(got, inputs, files)
-    _, _, names, rel, env = inputs.args
+    _labels, _predicted, names, rel, env = inputs.args
     data = traces(files, rel, env, "confusion", 3)
-    kind = data[0].get("type") if len(data) == 1 else f"{len(data)} traces"
-    expect(kind == "heatmap", f"draw one viz.heatmap in the window, not {show(kind)}.", 3)
-    expect(data[0].get("z") == want, "the heatmap's cells differ from the matrix you return.", 3)
+    kind = data[0].get("type") if len(data) == 1 else _("{count} traces").format(count=len(data))
+    expect(
+        kind == "heatmap",
+        _("draw one viz.heatmap in the window, not {got}.").format(got=show(kind)),
+        3,
+    )
+    expect(data[0].get("z") == want, _("the heatmap's cells differ from the matrix you return."), 3)
     for axis in ("x", "y"):
         labelled = data[0].get(axis) is not None
-        expect(labelled, "label the rows and columns: opts rownames and columnnames.", 3)
-        expect_same_list(data[0].get(axis), names, "the heatmap's rownames/columnnames", 3)
+        expect(labelled, _("label the rows and columns: opts rownames and columnnames."), 3)
+        expect_same_list(data[0].get(axis), names, _("the heatmap's rownames/columnnames"), 3)
 
 
 # ---------------------------------------------------------------- 05.3
 
 
 def _pair(got) -> tuple[np.ndarray, np.ndarray]:
-    expect(isinstance(got, tuple | list) and len(got) == 2, f"return (X, Y), not {show(got)}.", 3)
+    expect(
+        isinstance(got, tuple | list) and len(got) == 2,
+        _("return (X, Y), not {got}.").format(got=show(got)),
+        3,
+    )
     try:
         return np.asarray(got[0], dtype=np.float64), np.asarray(got[1])
     except (TypeError, ValueError):
-        raise Mismatch("X should be numbers, an (N, 2) array.", 2) from None
+        raise Mismatch(_("X should be numbers, an (N, 2) array."), 2) from None
 
 
 def principal_components(got, inputs, files) -> None:
@@ -195,20 +245,33 @@ def principal_components(got, inputs, files) -> None:
     features, labels = inputs.args
     x, y = _pair(got)
     want = PCA(n_components=2).fit_transform(features)
-    expect(x.shape == want.shape, f"X should be (N, 2) = {want.shape}, not {x.shape}.", 2)
+    expect(
+        x.shape == want.shape,
+        _("X should be (N, 2) = {want}, not {got}.").format(want=want.shape, got=x.shape),
+        2,
+    )
     for k in range(2):  # a principal component's sign is arbitrary
         column = np.sign(x[:, k] @ want[:, k]) * x[:, k]
         mean = column.mean()  # every principal component of centred features has mean 0
         expect(
             abs(mean) < 1e-6,
-            f"column {k} of X has mean {mean:.3g}, not 0: centre the "
-            "features (subtract each column's mean) before you project them.",
+            _(
+                "column {k} of X has mean {mean:.3g}, not 0: centre the "
+                "features (subtract each column's mean) before you project them."
+            ).format(k=k, mean=mean),
             1,
         )
-        expect_close(column, want[:, k], f"column {k} of X (component {k + 1})", atol=1e-6, hint=2)
+        what = _("column {k} of X (component {component})").format(k=k, component=k + 1)
+        expect_close(column, want[:, k], what, atol=1e-6, hint=2)
     ints = y.shape == labels.shape and np.issubdtype(y.dtype, np.integer)
-    expect(ints, f"Y should be integers of shape {labels.shape}, not {show(got[1])}.", 3)
-    expect_same_list(y.tolist(), (labels + 1).tolist(), "the labels, from 1 to K,", 3)
+    expect(
+        ints,
+        _("Y should be integers of shape {want}, not {got}.").format(
+            want=labels.shape, got=show(got[1])
+        ),
+        3,
+    )
+    expect_same_list(y.tolist(), (labels + 1).tolist(), _("the labels, from 1 to K,"), 3)
 
 
 def scatter_accepts(got, inputs, files) -> None:
@@ -218,25 +281,36 @@ def scatter_accepts(got, inputs, files) -> None:
     x, y = _pair(got)
     viz = Visdom(send=False, use_incoming_socket=False)  # builds the request, sends nothing
     try:
-        msg, _ = viz.scatter(X=x, Y=y, win="emb")
+        msg, _endpoint = viz.scatter(X=x, Y=y, win="emb")
     except Exception as exc:  # noqa: BLE001 - visdom refuses with an AssertionError of its own
-        raise Mismatch(f"viz.scatter refuses (X, Y): {exc}".strip(), 3) from None
+        raise Mismatch(
+            _("viz.scatter refuses (X, Y): {error}").format(error=exc).strip(), 3
+        ) from None
     classes, drawn = len(np.unique(inputs.args[1])), len(msg["data"])
-    expect(drawn == classes, f"viz.scatter draws {drawn} traces, not one per class.", 3)
+    expect(
+        drawn == classes,
+        _("viz.scatter draws {drawn} traces, not one per class.").format(drawn=drawn),
+        3,
+    )
 
 
 # ---------------------------------------------------------------- 05.4
 
 
 def server_holds_log(got, inputs, files, state) -> None:
-    log_path, _, env = inputs.args  # the grader's own copy of the log
+    log_path, _url, env = inputs.args  # the grader's own copy of the log
     want = replayed(log_entries(Path(log_path))).get(env, {})
     held = state.get(env) if isinstance(state, dict) else None
-    expect(held, f"after the call the server holds no window in env {env!r}.", 1)
-    expect_same_list(sorted(held), sorted(want), f"the windows the server holds in env {env!r}", 1)
+    expect(held, _("after the call the server holds no window in env {env!r}.").format(env=env), 1)
+    what = _("the windows the server holds in env {env!r}").format(env=env)
+    expect_same_list(sorted(held), sorted(want), what, 1)
     for win in sorted(want):
-        expect(shown(held[win]) == shown(want[win]), f"window {win!r} differs from the log's.", 1)
-    expect_same_list(got, sorted(want), "the window ids you returned", 3)
+        expect(
+            shown(held[win]) == shown(want[win]),
+            _("window {win!r} differs from the log's.").format(win=win),
+            1,
+        )
+    expect_same_list(got, sorted(want), _("the window ids you returned"), 3)
 
 
 CASES = [

@@ -25,6 +25,7 @@ from lessonlib.classroom.cases import (
     show,
 )
 from lessonlib.classroom.references import onnx as ref
+from lessonlib.messages import _
 from lessonlib.models import small_cnn
 
 # ---------------------------------------------------------------- inputs
@@ -106,26 +107,36 @@ def _file(inputs) -> bytes:  # the grader's own copy of the case's ONNX file
 def dynamic_export(got, inputs, files) -> None:
     import onnx
 
-    model, example, _ = inputs.args
-    expect(isinstance(got, str), f"return the path as a str, not {show(got)}.", 3)
+    model, example, _path = inputs.args
+    expect(isinstance(got, str), _("return the path as a str, not {got}.").format(got=show(got)), 3)
     path = (files / Path(got).name if Path(got).is_absolute() else files / got).resolve()
     inside = path.is_relative_to(files.resolve()) and path.is_file()
-    expect(inside, f"no ONNX file at {show(got)}: write it at the path you get, return that.", 3)
+    expect(
+        inside,
+        _("no ONNX file at {got}: write it at the path you get, return that.").format(
+            got=show(got)
+        ),
+        3,
+    )
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as exc:  # noqa: BLE001 - onnx raises its own error types on a bad file
-        raise Mismatch(f"onnx.checker rejects the file ({type(exc).__name__}).", 3) from None
+        raise Mismatch(
+            _("onnx.checker rejects the file ({error}).").format(error=type(exc).__name__), 3
+        ) from None
     for n in (1, 7):
         x = ref.batch(n, *example.shape[1:])
         try:
             mine = ref.ort_output(str(path), x)  # a path: the weights may sit in a .data file
         except Exception as exc:  # noqa: BLE001 - onnxruntime refuses a fixed batch
             raise Mismatch(
-                f"onnxruntime cannot run the file on a batch of {n} ({type(exc).__name__}): "
-                "is the batch dimension dynamic?",
+                _(
+                    "onnxruntime cannot run the file on a batch of {n} ({error}): "
+                    "is the batch dimension dynamic?"
+                ).format(n=n, error=type(exc).__name__),
                 2,
             ) from None
-        what = f"batch {n}: onnxruntime's output of your file, against the model's"
+        what = _("batch {n}: onnxruntime's output of your file, against the model's").format(n=n)
         expect_close(mine, ref.torch_output(model, x), what, rtol=0, atol=1e-4, hint=3)
 
 
@@ -137,12 +148,13 @@ def same_op_counts(got, inputs, files) -> None:
 
     want = dict(Counter(node.op_type for node in onnx.load_from_string(_file(inputs)).graph.node))
     ok = isinstance(got, dict) and all(type(k) is str and type(v) is int for k, v in got.items())
-    expect(ok, f"return a dict of op type -> count (int), not {show(got)}.", 3)
+    expect(ok, _("return a dict of op type -> count (int), not {got}.").format(got=show(got)), 3)
     for op in sorted(set(got) | set(want)):
         if got.get(op, 0) != want.get(op, 0):
             raise Mismatch(
-                f"{op}: the main graph has {want.get(op, 0)} such nodes, you counted "
-                f"{got.get(op, 0)}.",
+                _("{op}: the main graph has {want} such nodes, you counted {got}.").format(
+                    op=op, want=want.get(op, 0), got=got.get(op, 0)
+                ),
                 2,
             )
 
@@ -151,10 +163,12 @@ def same_op_counts(got, inputs, files) -> None:
 
 
 def same_difference(got, inputs, files) -> None:
-    model, _, x = inputs.args
+    model, _onnx_file, x = inputs.args
     want = float(np.abs(ref.ort_output(_file(inputs), x) - ref.torch_output(model, x)).max())
-    expect(type(got) is float, f"return a float (float(...)), not {show(got)}.", 3)
-    what = "max |PyTorch - onnxruntime| over all elements"
+    expect(
+        type(got) is float, _("return a float (float(...)), not {got}.").format(got=show(got)), 3
+    )
+    what = _("max |PyTorch - onnxruntime| over all elements")
     expect_close(got, want, what, rtol=1e-4, atol=1e-7, hint=3)
 
 
@@ -164,12 +178,17 @@ def same_difference(got, inputs, files) -> None:
 def same_signature(got, inputs, files) -> None:
     want = ref.ort_signature(_file(inputs))
     ok = isinstance(got, dict) and all(isinstance(got.get(k), dict) for k in want)
-    expect(ok, f"return {{'inputs': {{...}}, 'outputs': {{...}}}}, not {show(got)}.", 3)
+    expect(
+        ok,
+        _("return {{'inputs': {{...}}, 'outputs': {{...}}}}, not {got}.").format(got=show(got)),
+        3,
+    )
     for part in ("inputs", "outputs"):
         names = sorted(map(str, got[part]))
-        expect_same_list(names, sorted(want[part]), f"the names of the graph's {part}", 3)
+        what = _("the names of the graph's {part}").format(part=part)
+        expect_same_list(names, sorted(want[part]), what, 3)
         for name, dims in want[part].items():
-            expect_same_list(got[part][name], dims, f"{name}'s dims", 2)
+            expect_same_list(got[part][name], dims, _("{name}'s dims").format(name=name), 2)
 
 
 CASES = [

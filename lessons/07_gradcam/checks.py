@@ -22,6 +22,7 @@ from torch import nn
 from lessonlib.classroom.cases import Case, Inputs, expect, expect_close, show
 from lessonlib.classroom.references import gradcam as ref
 from lessonlib.classroom.references.call_start import read_observed, with_hook, write_observed
+from lessonlib.messages import N_, _
 from lessonlib.models import small_cnn
 
 # ---------------------------------------------------------------- inputs
@@ -89,7 +90,7 @@ def outputs_after_failures() -> Inputs:
     net, images = make_model("cnn", 0), ref.seeded_images(1)
     bad = torch.randn(2, 5, 16, 16, generator=torch.Generator().manual_seed(0))
     calls = [(net, ["0", "no_such_layer"], images), (net, ["0", "4"], bad)]
-    why = ("an unknown second name, 'no_such_layer'", "5-channel images the model refuses")
+    why = (N_("an unknown second name, 'no_such_layer'"), N_("5-channel images the model refuses"))
     return with_hook(Inputs(net, ["6"], images), _watch("layer_outputs", calls, why))
 
 
@@ -169,18 +170,37 @@ def no_hooks_left(inputs, files, function: str, hint: int) -> None:
     if inputs.before is None:
         return
     record = read_observed(files, "calls")
-    expect(record, "the grader's record of the earlier call is missing (did you delete it?).")
+    expect(record, _("the grader's record of the earlier call is missing (did you delete it?)."))
     for call in record["calls"]:
-        why, after = call["must_raise"], "after it returned"
+        why, after = call["must_raise"], _("after it returned")
         if why:
-            hint, after = 3, f"after raising on {why}"
-            expect(call["raised"], f"{function}() returned instead of raising on {why}.", hint)
-        keep = "keep every handle and remove it in a finally block"
+            why = _(why)  # a builder's N_() phrase, recorded in English
+            hint, after = 3, _("after raising on {why}").format(why=why)
+            expect(
+                call["raised"],
+                _("{function}() returned instead of raising on {why}.").format(
+                    function=function, why=why
+                ),
+                hint,
+            )
+        keep = _("keep every handle and remove it in a finally block")
         expect(
-            not call["hooks"], f"{function}() left {call['hooks']} hook(s) {after}: {keep}.", hint
+            not call["hooks"],
+            _("{function}() left {count} hook(s) {after}: {keep}.").format(
+                function=function, count=call["hooks"], after=after, keep=keep
+            ),
+            hint,
         )
-        expect(not call["global"], f"{function}() left a global module hook {after}.", hint)
-        grad = f"{function}() returned tensors that require grad: return detached ones."
+        expect(
+            not call["global"],
+            _("{function}() left a global module hook {after}.").format(
+                function=function, after=after
+            ),
+            hint,
+        )
+        grad = _("{function}() returned tensors that require grad: return detached ones.").format(
+            function=function
+        )
         expect(not call["grad"], grad, hint)
 
 
@@ -189,9 +209,15 @@ def no_hooks_left(inputs, files, function: str, hint: int) -> None:
 
 def same_maps(got, inputs, files) -> None:
     model, layer, images, targets = inputs.args
-    expect(isinstance(got, torch.Tensor), f"return a tensor of maps, not {show(got)}.", 3)
+    expect(
+        isinstance(got, torch.Tensor),
+        _("return a tensor of maps, not {got}.").format(got=show(got)),
+        3,
+    )
     want_shape = (images.shape[0], *images.shape[2:])
-    size = f"return maps of shape (N, H, W) = {want_shape}, not {tuple(got.shape)}."
+    size = _("return maps of shape (N, H, W) = {want}, not {got}.").format(
+        want=want_shape, got=tuple(got.shape)
+    )
     expect(tuple(got.shape) == want_shape, size, 3)
     plain = copy.deepcopy(model)  # captum reads A through hooks: no ReLU may change it in place
     inplace = any(isinstance(m, nn.ReLU) and m.inplace for m in plain.modules())
@@ -199,9 +225,14 @@ def same_maps(got, inputs, files) -> None:
         if isinstance(m, nn.ReLU):
             m.inplace = False
     want = ref.captum_maps(plain, plain.get_submodule(layer), images.clone(), targets.clone())
-    what = "min-max scaled, your maps and captum's LayerGradCam"
-    if inplace:
-        what += " (a ReLU(inplace=True) after the layer changes A after your hook saw it)"
+    what = (
+        _(
+            "min-max scaled, your maps and captum's LayerGradCam (a ReLU(inplace=True) after the "
+            "layer changes A after your hook saw it)"
+        )
+        if inplace
+        else _("min-max scaled, your maps and captum's LayerGradCam")
+    )
     expect_close(
         ref.scaled(got), ref.scaled(want), what, rtol=0, atol=1e-4, hint=2 if inplace else 3
     )
@@ -223,12 +254,12 @@ def reference_pointing(maps, masks, tolerance: float) -> float:
     return hits / len(maps)
 
 
-def same_score(got, inputs, files, what: str = "the fraction of hits", hint: int = 1) -> None:
+def same_score(got, inputs, files, what: str = N_("the fraction of hits"), hint: int = 1) -> None:
     maps, masks = inputs.args
     want = reference_pointing(maps, masks, float(inputs.kwargs.get("tolerance", 0.0)))
     if isinstance(got, torch.Tensor | np.ndarray) and got.ndim == 0:
         got = float(got)
-    expect_close(got, want, what, hint=hint)
+    expect_close(got, want, _(what), hint=hint)
 
 
 # ---------------------------------------------------------------- 07.3
@@ -241,17 +272,26 @@ def same_overlay(got, inputs, files) -> None:
     values.update(inputs.kwargs)
     image = np.asarray(values["image"], dtype=np.float64)
     cam, cmap, alpha = values["cam"], values.get("cmap", "jet"), values.get("alpha", 0.5)
-    expect(isinstance(got, np.ndarray | torch.Tensor), f"return an array, not {show(got)}.")
+    expect(
+        isinstance(got, np.ndarray | torch.Tensor),
+        _("return an array, not {got}.").format(got=show(got)),
+    )
     span = cam.max() - cam.min()
     colour = matplotlib.colormaps[cmap]((cam - cam.min()) / span if span > 0 else 0 * cam)[..., :3]
     mine = np.asarray(got, dtype=np.float64)
-    rgba = f"return RGB, shape {(*cam.shape, 3)}, not {mine.shape}: drop the colormap's alpha."
+    rgba = _("return RGB, shape {want}, not {got}: drop the colormap's alpha.").format(
+        want=(*cam.shape, 3), got=mine.shape
+    )
     expect(mine.shape != (*cam.shape, 4), rgba, 2)
     swapped = alpha * image + (1 - alpha) * colour
     swap = mine.shape == swapped.shape and alpha != 0.5 and np.allclose(mine, swapped, atol=1e-5)
-    expect(not swap, f"you swapped the weights: the colour gets alpha = {alpha:g}.", 3)
+    expect(
+        not swap,
+        _("you swapped the weights: the colour gets alpha = {alpha:g}.").format(alpha=alpha),
+        3,
+    )
     want = (1 - alpha) * image + alpha * colour
-    expect_close(mine, want, "the overlay", rtol=0, atol=1e-5, hint=2)
+    expect_close(mine, want, _("the overlay"), rtol=0, atol=1e-5, hint=2)
 
 
 # ---------------------------------------------------------------- 07.4
@@ -267,22 +307,36 @@ def extracted_outputs(inputs) -> dict[str, torch.Tensor]:
 
 def same_outputs(got, inputs, files, reference=extracted_outputs) -> None:
     want = reference(inputs)
-    expect(isinstance(got, dict), f"return a dict of layer name -> tensor, not {show(got)}.", 2)
+    expect(
+        isinstance(got, dict),
+        _("return a dict of layer name -> tensor, not {got}.").format(got=show(got)),
+        2,
+    )
     names = sorted(map(str, got))
     expect(
-        names == sorted(want), f"return one entry per name, {sorted(want)}, not {show(names)}.", 2
+        names == sorted(want),
+        _("return one entry per name, {want}, not {got}.").format(
+            want=sorted(want), got=show(names)
+        ),
+        2,
     )
     for name in want:
-        expect(isinstance(got[name], torch.Tensor), f"{name}: return a tensor.", 2)
-        what = f"{name}'s output (changed in place after your hook saw it? keep a clone)"
+        expect(
+            isinstance(got[name], torch.Tensor),
+            _("{name}: return a tensor.").format(name=name),
+            2,
+        )
+        what = _("{name}'s output (changed in place after your hook saw it? keep a clone)").format(
+            name=name
+        )
         expect_close(got[name], want[name], what, rtol=1e-4, atol=1e-5, hint=2)
     no_hooks_left(inputs, files, "layer_outputs", hint=1)
 
 
 SIX = [0, 1, 2, 3, 4, 2]
-FLAT = partial(same_score, what="a flat map is a miss, so the fraction of hits", hint=2)
-TIE = partial(same_score, what="the first maximum in row-major order counts: hits", hint=2)
-EUCLID = partial(same_score, what="with a Euclidean tolerance, the fraction of hits", hint=3)
+FLAT = partial(same_score, what=N_("a flat map is a miss, so the fraction of hits"), hint=2)
+TIE = partial(same_score, what=N_("the first maximum in row-major order counts: hits"), hint=2)
+EUCLID = partial(same_score, what=N_("with a Euclidean tolerance, the fraction of hits"), hint=3)
 CASES = [
     Case(
         "07.1",

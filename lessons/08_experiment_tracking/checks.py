@@ -38,6 +38,7 @@ from lessonlib.classroom.cases import (  # noqa: E402
     expect_same_list,
     show,
 )
+from lessonlib.messages import _  # noqa: E402
 
 LOGDIR = "runs"  # the TensorBoard run of 08.3, in the case's working folder
 TIMEOUT = 60.0  # an MLflow store opens in about a second, more on a busy machine
@@ -143,8 +144,10 @@ def _store_uri(files, store: str) -> str:
     path = Path(files) / store
     expect(
         path.is_file() and path.stat().st_size > 0,
-        f"there is no MLflow store at {store} in the working folder: open the store path you "
-        "were given (sqlite:///<store>).",
+        _(
+            "there is no MLflow store at {store} in the working folder: open the store path you "
+            "were given (sqlite:///<store>)."
+        ).format(store=store),
         hint=1,
     )
     made = _copies()
@@ -161,24 +164,34 @@ def _open_store(files, store: str) -> MlflowClient:
 
 
 def _run(client: MlflowClient, run_id, hint: int):
-    expect(type(run_id) is str, f"return the run id (a str), not {show(run_id)}.", hint)
+    expect(
+        type(run_id) is str,
+        _("return the run id (a str), not {got}.").format(got=show(run_id)),
+        hint,
+    )
     try:
         return client.get_run(run_id)
     except mlflow.exceptions.MlflowException:
-        raise AssertionError(f"the store has no run with the id {run_id!r} you returned.") from None
+        raise AssertionError(
+            _("the store has no run with the id {run_id!r} you returned.").format(run_id=run_id)
+        ) from None
 
 
 def _check_history(client, run, history: dict[str, list[float]], steps: dict[str, list[int]]):
     found = set(run.data.metrics)
     expect(
         found == set(history),
-        f"the run should hold the metrics {sorted(history)}, it holds {sorted(found)}.",
+        _("the run should hold the metrics {want}, it holds {found}.").format(
+            want=sorted(history), found=sorted(found)
+        ),
         hint=3,
     )
     for name, values in history.items():
         points = sorted(client.get_metric_history(run.info.run_id, name), key=lambda m: m.step)
-        expect_same_list([m.step for m in points], steps[name], f"the steps of {name}", hint=3)
-        expect_close([m.value for m in points], values, f"the values of {name}", hint=3)
+        what = _("the steps of {name}").format(name=name)
+        expect_same_list([m.step for m in points], steps[name], what, hint=3)
+        what = _("the values of {name}").format(name=name)
+        expect_close([m.value for m in points], values, what, hint=3)
     return found
 
 
@@ -187,25 +200,38 @@ def logged_run(got, inputs, files) -> None:
     client = _open_store(files, store)
     run = _run(client, got, hint=2)
     named = client.get_experiment(run.info.experiment_id).name
-    expect(named == experiment, f"the run is in experiment {named!r}, not {experiment!r}.", 2)
+    expect(
+        named == experiment,
+        _("the run is in experiment {got!r}, not {want!r}.").format(got=named, want=experiment),
+        2,
+    )
     same_name = client.search_experiments(filter_string=f"name = '{experiment}'")
-    expect(len(same_name) == 1, f"the store has {len(same_name)} experiments named {experiment!r}.")
+    expect(
+        len(same_name) == 1,
+        _("the store has {count} experiments named {name!r}.").format(
+            count=len(same_name), name=experiment
+        ),
+    )
     expect(
         run.info.run_name == run_name,
-        f"the run is named {run.info.run_name!r}, not {run_name!r}.",
+        _("the run is named {got!r}, not {want!r}.").format(got=run.info.run_name, want=run_name),
         hint=2,
     )
     want = {k: str(v) for k, v in params.items()}  # MLflow keeps every param as str(value)
     expect(
         run.data.params == want,
-        f"the run's params are {show(run.data.params)}, expected {show(want)}.",
+        _("the run's params are {got}, expected {want}.").format(
+            got=show(run.data.params), want=show(want)
+        ),
         hint=3,
     )
     steps = {name: list(range(1, len(values) + 1)) for name, values in history.items()}
     _check_history(client, run, history, steps)
     expect(
         run.info.status == "FINISHED",
-        f"the run's status is {run.info.status}: end it (client.set_terminated(run_id)).",
+        _("the run's status is {status}: end it (client.set_terminated(run_id)).").format(
+            status=run.info.status
+        ),
         hint=3,
     )
 
@@ -237,18 +263,30 @@ def best_run_found(got, inputs, files) -> None:
     want = frame.iloc[0]
     expect(
         type(got) is dict and {"run_id", "run_name", "value"} <= set(got),
-        f"return a dict with run_id, run_name and value, not {show(got)}.",
+        _("return a dict with run_id, run_name and value, not {got}.").format(got=show(got)),
         hint=3,
     )
     name = want["tags.mlflow.runName"]
     expect(
         got["run_id"] == want["run_id"],
-        f"search_runs ranks {name!r} first by the last value of {metric} "
-        f"({want[f'metrics.{metric}']:.4g}); you returned the run {got.get('run_name')!r}.",
+        _(
+            "search_runs ranks {name!r} first by the last value of {metric} "
+            "({value:.4g}); you returned the run {got!r}."
+        ).format(
+            name=name,
+            metric=metric,
+            value=float(want[f"metrics.{metric}"]),
+            got=got.get("run_name"),
+        ),
         hint=2,
     )
-    expect(got["run_name"] == name, f"the best run is named {name!r}, not {got['run_name']!r}.", 3)
-    expect_close(got["value"], float(want[f"metrics.{metric}"]), f"the last value of {metric}")
+    expect(
+        got["run_name"] == name,
+        _("the best run is named {want!r}, not {got!r}.").format(want=name, got=got["run_name"]),
+        3,
+    )
+    what = _("the last value of {metric}").format(metric=metric)
+    expect_close(got["value"], float(want[f"metrics.{metric}"]), what)
 
 
 # ---------------------------------------------------------------- 08.3
@@ -286,34 +324,48 @@ def migrated_run(got, inputs, files) -> None:
     client = _open_store(files, store)
     run = _run(client, got, hint=3)
     named = client.get_experiment(run.info.experiment_id).name
-    expect(named == experiment, f"the run is in experiment {named!r}, not {experiment!r}.", 3)
+    expect(
+        named == experiment,
+        _("the run is in experiment {got!r}, not {want!r}.").format(got=named, want=experiment),
+        3,
+    )
     expect(
         run.info.run_name == run_name,
-        f"the run is named {run.info.run_name!r}, not {run_name!r}.",
+        _("the run is named {got!r}, not {want!r}.").format(got=run.info.run_name, want=run_name),
         3,
     )
     tags = sorted(reference.tag.unique())
     held = sorted(run.data.metrics)
     expect(
         held == tags,
-        f"the TensorBoard run has the tags {tags}; the MLflow run holds {held}.",
+        _("the TensorBoard run has the tags {tags}; the MLflow run holds {held}.").format(
+            tags=tags, held=held
+        ),
         hint=2,
     )
     for tag in tags:
         want = reference[reference.tag == tag].sort_values("step")
         points = sorted(client.get_metric_history(run.info.run_id, tag), key=lambda m: m.step)
-        expect_same_list([m.step for m in points], want.step.tolist(), f"the steps of {tag}", 2)
-        expect_close([m.value for m in points], want.value.tolist(), f"the values of {tag}", hint=2)
+        what = _("the steps of {name}").format(name=tag)
+        expect_same_list([m.step for m in points], want.step.tolist(), what, 2)
+        what = _("the values of {name}").format(name=tag)
+        expect_close([m.value for m in points], want.value.tolist(), what, hint=2)
         stamps = [int(w * 1000) for w in want.wall_time]
         got_stamps = [m.timestamp for m in points]
         off = [abs(g - w) for g, w in zip(got_stamps, stamps, strict=True)]
         expect(
             max(off) <= 1,
-            f"{tag}'s timestamps should be the wall times in milliseconds ({stamps[0]} for the "
-            f"first point), got {got_stamps[0]}.",
+            _(
+                "{tag}'s timestamps should be the wall times in milliseconds ({want} for the "
+                "first point), got {got}."
+            ).format(tag=tag, want=stamps[0], got=got_stamps[0]),
             hint=2,
         )
-    expect(run.info.status == "FINISHED", f"the run's status is {run.info.status}: end it.", 3)
+    expect(
+        run.info.status == "FINISHED",
+        _("the run's status is {status}: end it.").format(status=run.info.status),
+        3,
+    )
 
 
 # ---------------------------------------------------------------- 08.4
@@ -365,44 +417,63 @@ def neptune_run_logged(got, inputs, files) -> None:
     runs = sorted(Path(files).glob(".neptune/offline/run__*"))
     expect(
         len(runs) == 1,
-        f"expected one offline run under .neptune/offline in the working folder, found {len(runs)}"
-        " (start it with neptune.init_run(mode='offline'), once).",
+        _(
+            "expected one offline run under .neptune/offline in the working folder, found {count}"
+            " (start it with neptune.init_run(mode='offline'), once)."
+        ).format(count=len(runs)),
         hint=1,
     )
     meta = json.loads((runs[0] / "metadata.json").read_text(encoding="utf-8"))
     expect(
-        meta.get("mode") == "offline", f"the run's mode is {meta.get('mode')!r}, not 'offline'.", 1
+        meta.get("mode") == "offline",
+        _("the run's mode is {mode!r}, not 'offline'.").format(mode=meta.get("mode")),
+        1,
     )
     fields = neptune_fields(runs[0])
     named = fields.get("sys/name", ("", None))[1]
     expect(
         named == run_name,
-        f"name the run {run_name!r} (init_run(name=...)), not {named!r}.",
+        _("name the run {want!r} (init_run(name=...)), not {got!r}.").format(
+            want=run_name, got=named
+        ),
         hint=1,
     )
     for key, value in params.items():
         kind, logged = fields.get(f"parameters/{key}", (None, None))
-        expect(kind is not None, f"the field parameters/{key} is missing.", hint=2)
+        expect(
+            kind is not None,
+            _("the field parameters/{key} is missing.").format(key=key),
+            hint=2,
+        )
         expect(
             kind == _KINDS[type(value)] and logged == value,
-            f"parameters/{key} should be {value!r} ({type(value).__name__}), Neptune got "
-            f"{logged!r} ({kind}).",
+            _(
+                "parameters/{key} should be {want!r} ({want_type}), Neptune got {got!r} ({kind})."
+            ).format(key=key, want=value, want_type=type(value).__name__, got=logged, kind=kind),
             hint=2,
         )
     for name, values in history.items():
         kind, points = fields.get(name, (None, []))
         expect(
-            kind == "LogFloats", f"the float series {name} is missing (run[{name!r}].append).", 2
+            kind == "LogFloats",
+            _("the float series {name} is missing (run[{key!r}].append).").format(
+                name=name, key=name
+            ),
+            2,
         )
-        expect_same_list(
-            [s for s, _ in points], list(range(1, len(values) + 1)), f"the steps of {name}", 3
-        )
-        expect_close([v for _, v in points], values, f"the values of {name}", hint=3)
+        what = _("the steps of {name}").format(name=name)
+        expect_same_list([s for s, _v in points], list(range(1, len(values) + 1)), what, 3)
+        what = _("the values of {name}").format(name=name)
+        expect_close([v for _s, v in points], values, what, hint=3)
     field = f"artifacts/{Path(artifact).name}"
     kind, name = fields.get(field, (None, None))
-    expect(kind == "UploadFile" and name == Path(artifact).name, f"upload the file as {field}.", 3)
+    expect(
+        kind == "UploadFile" and name == Path(artifact).name,
+        _("upload the file as {field}.").format(field=field),
+        3,
+    )
     want = sorted([f"parameters/{k}" for k in params] + list(history) + [field])
-    expect_same_list(got, want, "the fields you wrote", hint=3)
+    expect_same_list(got, want, _("the fields you wrote"), hint=3)
 
 
 CASES = [

@@ -19,6 +19,7 @@ from torch import nn
 from lessonlib.classroom.cases import Case, Inputs, expect, expect_close, expect_same_list, show
 from lessonlib.classroom.references.call_start import read_observed, with_hook, write_observed
 from lessonlib.classroom.references.gradcam import global_hook_total, hook_total
+from lessonlib.messages import _
 
 # ---------------------------------------------------------------- models with planted problems
 
@@ -238,27 +239,43 @@ def left_as_it_was(inputs, files, function: str, hint: int) -> None:
     if inputs.before is None:
         return
     record = read_observed(files, "call")
-    expect(record, "the grader's record of the earlier call is missing (did you delete it?).")
+    expect(record, _("the grader's record of the earlier call is missing (did you delete it?)."))
     start, after = record["before"], record["after"]
     raised = after["raised"]
-    done = f"after it raised {raised}" if raised else "after it returned"
-    keep = "keep every handle and remove it in a finally block"
+    done = _("after it raised {error}").format(error=raised) if raised else _("after it returned")
+    keep = _("keep every handle and remove it in a finally block")
     expect(
         after["hooks"] == start["hooks"],
-        f"{function}() left hooks on the model {done}: {keep}.",
+        _("{function}() left hooks on the model {after}: {keep}.").format(
+            function=function, after=done, keep=keep
+        ),
         hint,
     )
-    expect(not after["global"], f"{function}() left a global module hook {done}: {keep}.", hint)
-    expect(after["training"] == start["training"], f"{function}() changed the model's mode.", hint)
+    expect(
+        not after["global"],
+        _("{function}() left a global module hook {after}: {keep}.").format(
+            function=function, after=done, keep=keep
+        ),
+        hint,
+    )
+    expect(
+        after["training"] == start["training"],
+        _("{function}() changed the model's mode.").format(function=function),
+        hint,
+    )
     expect(
         after["devices"] == start["devices"] and after["sum"] == start["sum"],
-        f"{function}() moved or changed the caller's weights (devices now {after['devices']}): "
-        "work on a copy.",
+        _(
+            "{function}() moved or changed the caller's weights (devices now {devices}): "
+            "work on a copy."
+        ).format(function=function, devices=after["devices"]),
         hint,
     )
     expect(
         after["grads"] == start["grads"],
-        f"{function}() changed the parameters' .grad: use torch.autograd.grad, not backward().",
+        _(
+            "{function}() changed the parameters' .grad: use torch.autograd.grad, not backward()."
+        ).format(function=function),
         hint,
     )
 
@@ -289,11 +306,18 @@ def reference_relu_outputs(model: nn.Module, x: torch.Tensor):
 
 
 def _names(got, want: dict, what: str, hint: int | None = None) -> None:
-    expect(isinstance(got, dict), f"return a dict of {what}, not {show(got)}.")
+    expect(
+        isinstance(got, dict),
+        _("return a dict of {what}, not {got}.").format(what=what, got=show(got)),
+    )
     mine, names = sorted(map(str, got)), sorted(want)
     extra = sorted(set(mine) - set(names))
-    expect(not extra, f"{show(extra[:3])} are not nn.ReLU modules that run here.", hint)
-    expect_same_list(mine, names, "names (sorted)", hint)
+    expect(
+        not extra,
+        _("{names} are not nn.ReLU modules that run here.").format(names=show(extra[:3])),
+        hint,
+    )
+    expect_same_list(mine, names, _("names (sorted)"), hint)
 
 
 # ---------------------------------------------------------------- 09.1
@@ -302,11 +326,10 @@ def _names(got, want: dict, what: str, hint: int | None = None) -> None:
 def same_zero_fractions(got, inputs, files) -> None:
     left_as_it_was(inputs, files, "relu_zero_fractions", hint=1)
     want = {n: z / t for n, (z, t, _) in reference_relu_outputs(*inputs.args).items()}
-    _names(got, want, "ReLU name -> fraction", hint=1)
+    _names(got, want, _("ReLU name -> fraction"), hint=1)
     for name, value in want.items():
-        expect_close(
-            got[name], value, f"the fraction of zeros after {name!r}", rtol=1e-6, atol=1e-9, hint=2
-        )
+        what = _("the fraction of zeros after {name!r}").format(name=name)
+        expect_close(got[name], value, what, rtol=1e-6, atol=1e-9, hint=2)
 
 
 # ---------------------------------------------------------------- 09.2
@@ -316,15 +339,15 @@ def same_dead_units(got, inputs, files) -> None:
     left_as_it_was(inputs, files, "dead_units", hint=1)
     refs = reference_relu_outputs(*inputs.args)
     want = {n: torch.nonzero(~fired).flatten().tolist() for n, (_, _, fired) in refs.items()}
-    _names(got, want, "ReLU name -> dead unit indices", hint=1)
+    _names(got, want, _("ReLU name -> dead unit indices"), hint=1)
     for name, units in want.items():
         mine = got[name]
         expect(
             type(mine) is list and all(type(i) is int for i in mine),
-            f"{name}: return a list of ints, not {show(mine)}.",
+            _("{name}: return a list of ints, not {got}.").format(name=name, got=show(mine)),
             hint=3,
         )
-        expect_same_list(mine, units, f"{name}'s dead units", hint=2)
+        expect_same_list(mine, units, _("{name}'s dead units").format(name=name), hint=2)
 
 
 # ---------------------------------------------------------------- 09.3
@@ -345,16 +368,23 @@ def reference_flow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[s
 def same_gradient_flow(got, inputs, files) -> None:
     left_as_it_was(inputs, files, "gradient_flow", hint=2)
     want = reference_flow(*inputs.args)
-    expect(isinstance(got, dict), f"return a dict of weight name -> mean |grad|, not {show(got)}.")
+    expect(
+        isinstance(got, dict),
+        _("return a dict of weight name -> mean |grad|, not {got}.").format(got=show(got)),
+    )
     extra = sorted(set(map(str, got)) - set(want))
     expect(
         not extra,
-        f"{show(extra[:3])} should not be there: only weights (dim() >= 2) that require grad.",
+        _("{names} should not be there: only weights (dim() >= 2) that require grad.").format(
+            names=show(extra[:3])
+        ),
         hint=1,
     )
-    expect_same_list(list(got), list(want), "weight names (in named_parameters order)", hint=1)
+    what = _("weight names (in named_parameters order)")
+    expect_same_list(list(got), list(want), what, hint=1)
     for name, value in want.items():
-        expect_close(got[name], value, f"mean |grad| of {name}", rtol=1e-4, atol=1e-9, hint=2)
+        what = _("mean |grad| of {name}").format(name=name)
+        expect_close(got[name], value, what, rtol=1e-4, atol=1e-9, hint=2)
 
 
 # ---------------------------------------------------------------- 09.4
@@ -382,16 +412,31 @@ def same_failing_layer(got, inputs, files) -> None:
     left_as_it_was(inputs, files, "failing_layer", hint=1)
     want = reference_failing(*inputs.args)
     if want is None:
-        expect(got is None, f"this model runs at this shape: return None, not {show(got)}.", 3)
+        expect(
+            got is None,
+            _("this model runs at this shape: return None, not {got}.").format(got=show(got)),
+            3,
+        )
         return
-    expect(isinstance(got, str), f"return the module's name (a str), not {show(got)}.", hint=1)
+    expect(
+        isinstance(got, str),
+        _("return the module's name (a str), not {got}.").format(got=show(got)),
+        hint=1,
+    )
     if want.startswith(got) and got != want:
         expect(
             False,
-            f"{got!r} contains the failing module; the innermost one that was running is {want!r}.",
+            _(
+                "{got!r} contains the failing module; the innermost one that was running is "
+                "{want!r}."
+            ).format(got=got, want=want),
             hint=2,
         )
-    expect(got == want, f"the forward pass fails in {want!r}, not in {got!r}.", hint=2)
+    expect(
+        got == want,
+        _("the forward pass fails in {want!r}, not in {got!r}.").format(want=want, got=got),
+        hint=2,
+    )
 
 
 CASES = [
