@@ -43,7 +43,7 @@ i18n: venv ## re-extract the CLI's messages (lessonlib.pot), merge them into ko.
 	$(BIN)/pybabel extract -k _ -k N_ --no-location --sort-output --project=lessonlib \
 	  -o lessonlib/locale/lessonlib.pot lessonlib lessons
 	$(BIN)/pybabel update -D lessonlib -i lessonlib/locale/lessonlib.pot -d lessonlib/locale \
-	  --no-location --ignore-obsolete
+	  --ignore-obsolete --no-fuzzy-matching
 	$(BIN)/pybabel compile -D lessonlib -d lessonlib/locale
 
 lint: venv

@@ -42,6 +42,13 @@ from lessonlib.classroom.records import (
     plain_text,
 )
 from lessonlib.classroom.sandbox import Zygote
+from lessonlib.messages import _
+
+
+def _on(case: str, message: str) -> str:
+    """A case's failure as the learner reads it: "On <case>: <message>"."""
+    return _("On {case}: {message}").format(case=case, message=message)
+
 
 MAX_RESULT_BYTES = 64 * 2**20
 MAX_STATE_BYTES = 32 * 2**20  # a service's state (grade_services.MAX_SNAPSHOT_BYTES)
@@ -484,15 +491,24 @@ class Grader:
         except plaindata.PlainDataError:
             return outcome(
                 FAILED,
-                f"On {spec.name}: {spec.function}() returned data the grader "
-                "cannot read; return plain data (lists, numbers, strings, tensors).",
+                _on(
+                    spec.name,
+                    _(
+                        "{function}() returned data the grader cannot read; return plain data "
+                        "(lists, numbers, strings, tensors)."
+                    ).format(function=spec.function),
+                ),
             )
         if isinstance(got, plaindata.Unreadable):
             return outcome(
                 FAILED,
-                f"On {spec.name}: {spec.function}() returned "
-                f"{plaindata.describe(got)}; return plain data (lists, numbers, "
-                "strings, tensors).",
+                _on(
+                    spec.name,
+                    _(
+                        "{function}() returned {what}; return plain data (lists, numbers, "
+                        "strings, tensors)."
+                    ).format(function=spec.function, what=plaindata.describe(got)),
+                ),
             )
         files = self._unpack(spec.index, event.get("files"))
         extra: tuple = ()
@@ -504,22 +520,32 @@ class Grader:
             if not extra:
                 return outcome(
                     FAILED,
-                    f"On {spec.name}: the grader could not read the {spec.service} server's "
-                    "state after the call (did the call flood or crash the server?).",
+                    _on(
+                        spec.name,
+                        _(
+                            "the grader could not read the {service} server's state after the "
+                            "call (did the call flood or crash the server?)."
+                        ).format(service=spec.service),
+                    ),
                 )
         try:
             case.judge(got, self.inputs(spec), files, *extra)
         except AssertionError as exc:
-            text = str(exc).strip() or "the returned value is not right."
-            return outcome(
-                FAILED, f"On {spec.name}: {text}", getattr(exc, "hint", None) or case.hint
-            )
+            text = str(exc).strip() or _("the returned value is not right.")
+            return outcome(FAILED, _on(spec.name, text), getattr(exc, "hint", None) or case.hint)
         except Exception as exc:  # noqa: BLE001 - a check tripping over a strange value
             return outcome(
                 FAILED,
-                f"On {spec.name}: {spec.function}() returned "
-                f"{plaindata.describe(got)}, which this check cannot use "
-                f"({type(exc).__name__}).",
+                _on(
+                    spec.name,
+                    _(
+                        "{function}() returned {what}, which this check cannot use ({error})."
+                    ).format(
+                        function=spec.function,
+                        what=plaindata.describe(got),
+                        error=type(exc).__name__,
+                    ),
+                ),
             )
         return outcome(PASSED)
 
@@ -600,8 +626,6 @@ def _outcome_from_event(spec: CaseSpec, event: dict) -> CaseOutcome:
             spec, f" could not be built: {event.get('message')}", "build this case"
         )
     if event.get("not_started") and event.get("type") == "NotImplementedError":
-        from lessonlib.messages import _
-
         return CaseOutcome(
             spec.index,
             spec.exercise,
@@ -614,13 +638,13 @@ def _outcome_from_event(spec: CaseSpec, event: dict) -> CaseOutcome:
     message = str(event.get("message", ""))
     if event.get("type") == "BorrowedAnswer":
         return CaseOutcome(
-            spec.index, spec.exercise, spec.name, FAILED, plain_text(f"On {spec.name}: {message}")
+            spec.index, spec.exercise, spec.name, FAILED, plain_text(_on(spec.name, message))
         )
     where = f" ({event['where']})" if event.get("where") else ""
     text = f"{spec.function}() raised {event.get('type', 'an exception')}"
     text += f": {message}" if message else ""
     return CaseOutcome(
-        spec.index, spec.exercise, spec.name, FAILED, plain_text(f"On {spec.name}: {text}{where}.")
+        spec.index, spec.exercise, spec.name, FAILED, plain_text(_on(spec.name, f"{text}{where}."))
     )
 
 
