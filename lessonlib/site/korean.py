@@ -449,3 +449,19 @@ def on_post_build(config):
         # the language menu reads the sitemap of the language it links to
         shutil.copyfile(site / "sitemap.xml", site / LANG / "sitemap.xml")
     config["theme"]["language"] = "en"
+
+
+_ALTERNATE_LINK = re.compile(r'<link rel="alternate" href="[^"]*" hreflang="[^"]*">\n?')
+
+
+def on_post_page(output, page, config):
+    """Drop the theme's ``<link rel="alternate" hreflang>`` tags from every page.
+
+    mkdocs-material's script reads them as the roots of whole language sites and fetches
+    ``<href>/sitemap.xml`` from each, while our ``alternate`` links point at the page's own
+    twin (``../../ko/lessons/x/``): that fetch 404s on every page. The language menu keeps its
+    links, which lead to the twin page without any script.
+    """
+    if not enabled():
+        return output
+    return _ALTERNATE_LINK.sub("", output)

@@ -74,6 +74,11 @@ def page(server):
             ),
         )
         tab.outside = outside
+        failed: list[str] = []  # every 4xx/5xx answer of the local server, e.g. a missing file
+        tab.on(
+            "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
+        )
+        tab.failed = failed
         try:
             yield tab
         finally:
@@ -173,6 +178,10 @@ def test_no_request_left_the_machine(page):
     assert page.outside == [], page.outside[:5]
 
 
+def test_no_request_failed(page):
+    assert page.failed == [], page.failed[:5]  # (the theme once asked each page for sitemap.xml)
+
+
 # ----------------------------------------------------------------- the Korean edition (issue 14)
 
 KO_LESSON = "ko/lessons/01_autograd_graphs/"
@@ -243,3 +252,4 @@ def test_hangul_renders_with_real_glyphs(page, server):
 
 def test_korean_pages_made_no_outside_request(page):
     assert page.outside == [], page.outside[:5]
+    assert page.failed == [], page.failed[:5]
