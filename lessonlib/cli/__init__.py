@@ -82,7 +82,12 @@ def list_cmd() -> None:
 @app.command()
 def run(
     lesson: Annotated[str | None, typer.Argument(help="Lesson id, e.g. 01.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Run every lesson in order.")] = False,
+    all_: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Run every lesson: two at a time on two CPUs (see --jobs), longest first."
+        ),
+    ] = False,
     changed: Annotated[
         bool,
         typer.Option(

@@ -82,10 +82,12 @@ def download_markdown(lesson: Lesson) -> str:
     name = notebook_path(lesson).name
     return (
         f'<p class="lessonlib-notebook"><a href="{name}" download>Download the notebook</a> '
-        f"(<code>{name}</code>: this page, executed, outputs included). Open it in Jupyter "
-        f"locally: <code>pip install jupyterlab</code>, then <code>jupyter lab {name}</code>; "
-        f"in the course, <code>lessonlib run {lesson.id}</code> writes the same notebook to "
-        f"<code>build/{lesson.id}/</code>.</p>"
+        f"(<code>{name}</code>: this page, executed, outputs included). Any Jupyter shows it "
+        f"as it is; to run its cells again you need the course's environment (they import "
+        f"<code>lessonlib</code>): in the course folder, "
+        f"<code>bash scripts/uv.sh pip install --python .venv jupyterlab</code>, then "
+        f"<code>.venv/bin/jupyter lab {name}</code>. <code>lessonlib run {lesson.id}</code> "
+        f"writes the same notebook to <code>build/{lesson.id}/</code>.</p>"
     )
 
 

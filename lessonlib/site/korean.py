@@ -99,9 +99,12 @@ def exercises_markdown_ko(lesson: Lesson) -> str:
 def download_markdown_ko(lesson: Lesson, name: str) -> str:
     return (
         f'<p class="lessonlib-notebook"><a href="{name}" download>노트북 내려받기</a> '
-        f"(<code>{name}</code>: 이 페이지를 실행한 결과, 출력 포함). 로컬 Jupyter에서 열려면 "
-        f"<code>pip install jupyterlab</code> 후 <code>jupyter lab {name}</code>를 실행하세요. "
-        f"과정 안에서는 <code>lessonlib run {lesson.id}</code>가 같은 노트북을 "
+        f"(<code>{name}</code>: 이 페이지를 실행한 결과, 출력 포함). 어떤 Jupyter로도 그대로 "
+        f"볼 수 있습니다. 셀을 다시 실행하려면 과정의 환경이 필요합니다(셀이 "
+        f"<code>lessonlib</code>을 import합니다). 과정 폴더에서 "
+        f"<code>bash scripts/uv.sh pip install --python .venv jupyterlab</code> 후 "
+        f"<code>.venv/bin/jupyter lab {name}</code>를 실행하세요. "
+        f"<code>lessonlib run {lesson.id}</code>도 같은 노트북을 "
         f"<code>build/{lesson.id}/</code>에 씁니다.</p>"
     )
 

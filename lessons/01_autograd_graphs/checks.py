@@ -130,7 +130,11 @@ def same_leaves(got, inputs, files) -> None:
         type(got) is list and all(type(n) is str for n in got),
         _("return a list of names (str), not {got}.").format(got=show(got)),
     )
-    expect(got == sorted(got), _("return the names sorted: {got}.").format(got=show(got)), hint=3)
+    expect(
+        got == sorted(got),
+        _("you returned {got}, not in sorted order: return sorted(names).").format(got=show(got)),
+        hint=3,
+    )
     extra = sorted(set(got) - set(want))
     expect(
         not extra,

@@ -268,7 +268,11 @@ def trainable_head(got, inputs, files, name: str) -> None:
         missing = [n for n in want if n not in names]
         if missing:
             raise Mismatch(_(wrong[what][1]).format(name=missing[0]), 3)
-    expect(got == want, _("return the names sorted: {got}.").format(got=show(got)), 3)
+    expect(
+        got == want,
+        _("you returned {got}, not in sorted order: return sorted(names).").format(got=show(got)),
+        3,
+    )
 
 
 def _conv_name(case) -> str:
