@@ -330,7 +330,8 @@ def watch(
         typer.Option(help="Folder holding the lessons' exercises.py (default: lessons/)."),
     ] = None,
 ) -> None:
-    """Re-check a lesson each time you save its exercises.py; h: next hint, q: quit."""
+    """Re-check a lesson each time you save its exercises.py; h: next hint, c: check again,
+    q: quit."""
     from lessonlib.course.catalog import find_lesson
     from lessonlib.course.progress import first_unfinished_lesson
     from lessonlib.course.watch import watch as watch_lessons

@@ -197,7 +197,13 @@ def watch(
                 nxt = first_unfinished(report)
                 if nxt is not None:
                     ex = next(e for e in current.lesson.exercises if e.id == nxt.id)
-                    number, text, _ = next_hint(ex.id, ex.hints)
+                    number, text, last = next_hint(ex.id, ex.hints)
+                    if last:
+                        from lessonlib.messages import _
+
+                        text += "\n\n" + _(
+                            "That was the last hint: the lesson page shows the idea in full."
+                        )
                     with console:
                         console.clear()
                         render(
