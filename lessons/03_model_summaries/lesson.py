@@ -207,7 +207,7 @@ else:
     try:
         torch.cuda.reset_peak_memory_stats()  # what post 003's profile_memory does first
     except RuntimeError as err:
-        print(f"{type(err).__name__}: {err}")
+        print(f"post 003's profile_memory stops here, as expected: {type(err).__name__}: {err}")
     print("No GPU on this machine, so the table of peak memory per batch size is skipped.")
 
 # %% [markdown]
