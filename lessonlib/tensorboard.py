@@ -606,7 +606,7 @@ DASHBOARD_CROPS = {
 }
 # Dashboards that keep drawing once their data arrived (the projector loads the sprite,
 # then computes PCA): extra milliseconds to wait before the picture.
-DASHBOARD_SETTLE_MS = {"projector": 5000}
+DASHBOARD_SETTLE_MS = {"projector": 3500}
 
 
 def screenshot_dashboards(
@@ -616,7 +616,7 @@ def screenshot_dashboards(
     width: int = 1280,
     height: int = 900,
     scale: float = 1.5,
-    settle_ms: int = 1500,
+    settle_ms: int = 600,
     timeout: float = 60,
 ) -> list[Path]:
     """Photograph several dashboards of one server in one browser: ``(dashboard, path, query)``.
