@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +66,23 @@ def exercises_candidates(lesson: Lesson) -> list[str]:
     return [f"{lesson.slug}/exercises.py", f"lessons/{lesson.slug}/exercises.py", "exercises.py"]
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_toml(path: Path, stamp: tuple[int, int]) -> dict:
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file's contents, parsed once per version of the file (its mtime and size): the
+    site build asks for each lesson's meta.toml and ko.toml hundreds of times. The dict is
+    shared: read it, do not change it."""
+    stat = path.stat()
+    return _parse_toml(path, (stat.st_mtime_ns, stat.st_size))
+
+
 def _read_lesson(path: Path) -> Lesson:
     meta_path = path / "meta.toml"
     try:
-        meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
+        meta = read_toml(meta_path)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise LessonlibError(f"{meta_path} cannot be read: {exc}.") from exc
     lesson_id = path.name.split("_", 1)[0]

@@ -25,7 +25,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from lessonlib.course.catalog import Lesson, load_lessons
+from lessonlib.course.catalog import Lesson, load_lessons, read_toml
 from lessonlib.errors import LessonlibError
 from lessonlib.paths import project_root
 
@@ -146,7 +146,7 @@ def read_translations(path: Path) -> Translations:
     if not path.is_file():
         return Translations(path, {})
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path)
     except tomllib.TOMLDecodeError as exc:
         raise LessonlibError(f"{path} is not valid TOML: {exc}.") from exc
     return Translations(path, _flatten(data), bool(data.get("draft", False)))

@@ -467,4 +467,5 @@ def on_post_page(output, page, config):
     """
     if not enabled():
         return output
-    return _ALTERNATE_LINK.sub("", output)
+    head, sep, body = output.partition("</head>")  # the tags are in the head: pages are MBs
+    return _ALTERNATE_LINK.sub("", head) + sep + body
