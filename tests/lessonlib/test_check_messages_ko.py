@@ -10,13 +10,9 @@ has a Korean translation in ``ko.po`` with the same placeholders.
 from __future__ import annotations
 
 import glob
-import os
 import re
-import shutil
-import signal
 import string
 import symtable
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -94,23 +90,6 @@ def test_a_wrong_node_count_fails_in_english_and_in_korean_with_the_same_numbers
     assert "torchviz" in korean and str(want) in numbers(korean) and str(want + 1) in korean
     assert numbers(korean) == numbers(english)
     assert "torchviz draws" not in korean
-
-
-@pytest.fixture
-def worker_env(tmp_path, monkeypatch):
-    """Warm checks on, sockets in a private TMPDIR; every worker started here is killed after."""
-    tmp = Path(tempfile.mkdtemp(prefix="lwko", dir="/tmp"))  # short: socket paths max 107 bytes
-    monkeypatch.setenv("TMPDIR", str(tmp))
-    monkeypatch.setenv("LESSONLIB_WARM_CHECK", "1")
-    yield tmp
-    for lock in tmp.rglob("*.lock"):
-        pid = lock.read_text().strip()
-        if pid:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_a_check_forked_from_a_warm_worker_speaks_its_own_language(tmp_path, lang, worker_env):

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import pytest
 
 from lessonlib.course import check_worker
 from lessonlib.course.catalog import find_lesson
@@ -20,23 +15,6 @@ from lessonlib.paths import project_root
 
 ROOT = project_root()
 LESSON = find_lesson("01")
-
-
-@pytest.fixture
-def worker_env(tmp_path, monkeypatch):
-    """Warm checks on, sockets in a private TMPDIR; every worker started here is killed after."""
-    tmp = Path(tempfile.mkdtemp(prefix="lw", dir="/tmp"))  # short: socket paths max 107 bytes
-    monkeypatch.setenv("TMPDIR", str(tmp))
-    monkeypatch.setenv("LESSONLIB_WARM_CHECK", "1")
-    yield tmp
-    for lock in tmp.rglob("*.lock"):
-        pid = lock.read_text().strip()
-        if pid:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def student_copy(tmp_path: Path, edit=lambda s: s) -> Path:
