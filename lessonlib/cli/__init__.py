@@ -106,12 +106,7 @@ def run(
 ) -> None:
     """Run a lesson once in a Jupyter kernel; its notebook and files land under build/<id>/."""
     from lessonlib.course.catalog import find_lesson
-    from lessonlib.course.runner import (
-        default_jobs,
-        notebook_is_current,
-        run_lesson,
-        run_lessons,
-    )
+    from lessonlib.course.runner import notebook_is_current, run_lesson, run_lessons
     from lessonlib.paths import project_root
 
     console = _console()
@@ -140,24 +135,27 @@ def run(
         if not lessons:
             console.print(_("every lesson is up to date (its notebook is in build/<id>/)"))
             return
-    jobs = jobs or default_jobs()
     with Progress(console=console) as bar:
         task = bar.add_task(_("running lessons"), total=len(lessons))
         now_running: list[str] = []
 
+        def show_running() -> None:
+            ids = ", ".join(now_running)
+            bar.update(task, description=_("lesson {id}").format(id=ids) if ids else "")
+
         def started(item) -> None:
             now_running.append(item.id)
-            bar.update(task, description=_("lesson {id}").format(id=", ".join(now_running)))
+            show_running()
 
         def ended(result) -> None:
             now_running.remove(result.lesson.id)
             _report_run(bar.console, result, root, brief=True)
             if not result.ok:
                 failed.append(result.lesson.id)
-            bar.update(task, description=_("lesson {id}").format(id=", ".join(now_running)))
+            show_running()
             bar.advance(task)
 
-        run_lessons(lessons, jobs=jobs, on_start=started, on_done=ended)
+        run_lessons(lessons, jobs=jobs or None, on_start=started, on_done=ended)
     failed.sort()
     if failed:
         msg = _("lessons {ids} failed: see build/<id>/run.log").format(ids=", ".join(failed))
@@ -250,7 +248,9 @@ def hint(
     console.print(head, style="bold", markup=False)
     console.print(text, markup=False)  # verbatim: [label=...] is DOT, not rich markup
     if last:
-        last_line = _("That was the last hint: the lesson page shows the idea in full.")
+        from lessonlib.course.progress import LAST_HINT
+
+        last_line = _(LAST_HINT)
         console.print(f"[dim]{_escape(last_line)}[/]")
 
 

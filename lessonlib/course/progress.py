@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lessonlib.errors import LessonlibError
+from lessonlib.messages import N_
 from lessonlib.paths import state_file
 
 
@@ -61,6 +62,10 @@ def file_digest(path: Path) -> str:
 def hints_shown(exercise_id: str, state: dict[str, Any] | None = None) -> int:
     state = state if state is not None else load_state()
     return int(state["hints"].get(exercise_id, 0))
+
+
+# Said (translated) after the last hint of an exercise, by `lessonlib hint` and by `watch`.
+LAST_HINT = N_("That was the last hint: the lesson page shows the idea in full.")
 
 
 def next_hint(exercise_id: str, hints: tuple[str, ...]) -> tuple[int, str, bool]:

@@ -199,11 +199,10 @@ def watch(
                     ex = next(e for e in current.lesson.exercises if e.id == nxt.id)
                     number, text, last = next_hint(ex.id, ex.hints)
                     if last:
+                        from lessonlib.course.progress import LAST_HINT
                         from lessonlib.messages import _
 
-                        text += "\n\n" + _(
-                            "That was the last hint: the lesson page shows the idea in full."
-                        )
+                        text += "\n\n" + _(LAST_HINT)
                     with console:
                         console.clear()
                         render(
