@@ -212,7 +212,11 @@ def run_lesson(
         kernel_name="python3",
         allow_errors=False,
         # The kernel's only log line is a warning about its local TCP transport.
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        # kernel_exit: the kernel leaves without freeing every module (1-2 s a lesson).
+        extra_arguments=[
+            "--IPKernelApp.log_level=ERROR",
+            "--IPKernelApp.exec_lines=import lessonlib.course.kernel_exit",
+        ],
         resources={"metadata": {"path": str(out)}},
     )
     with log.open("w", encoding="utf-8") as fh:

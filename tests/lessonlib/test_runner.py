@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,28 @@ def test_after_a_failure_no_further_lesson_starts(tmp_path, monkeypatch):
     assert not notebook_path(find_lesson("03")).exists()  # never started
     with pytest.raises(LessonlibError, match=r"lesson 01 failed"):  # the site stops on it
         run_stale_lessons(load_lessons(), echo=lambda *_: None)
+
+
+CLEANUP = """# %%
+import atexit
+import tempfile
+from pathlib import Path
+
+from lessonlib.paths import build_dir
+
+scratch = tempfile.TemporaryDirectory()  # left for its finalizer to remove at exit
+(build_dir("01") / "scratch.txt").write_text(scratch.name)
+atexit.register(lambda: (build_dir("01") / "atexit.txt").write_text("stopped my servers"))
+"""
+
+
+def test_the_kernel_exits_fast_but_runs_the_lessons_exit_handlers(course):
+    """kernel_exit skips the interpreter's teardown, not what a lesson left for exit time."""
+    (course / "lesson.py").write_text(CLEANUP)
+    lesson = find_lesson("01")
+    result = run_lesson(lesson, capture=True)
+    assert result.ok, result.error
+    out = notebook_path(lesson).parent
+    assert (out / "atexit.txt").read_text() == "stopped my servers"
+    scratch = (out / "scratch.txt").read_text()
+    assert scratch and not Path(scratch).exists()  # the temporary folder was removed
