@@ -556,23 +556,7 @@ def _screenshot(
         )
         lines = cards = 0
         if dashboard == "scalars":
-            deadline = time.monotonic() + timeout
-            steady = 0  # polls in a row with the same count: the charts have all drawn
-            while time.monotonic() < deadline:
-                before = lines
-                lines = page.locator("vz-line-chart2 path.line").evaluate_all(_DRAWN_LINES_JS)
-                steady = steady + 1 if lines == before else 0
-                if lines >= min_lines and steady >= 4:
-                    break
-                page.wait_for_timeout(250)
-            if lines < min_lines:
-                raise TimeoutError(
-                    f"the scalars dashboard drew {lines} of {min_lines} lines in {timeout:.0f} s."
-                )
-            cards = page.locator("tf-scalar-card").count()
-            outliers = page.locator("paper-checkbox", has_text="Ignore outliers").first
-            if outliers.get_attribute("aria-checked") != str(ignore_outliers).lower():
-                outliers.click()
+            cards, lines = _wait_for_scalars(page, timeout, min_lines, ignore_outliers)
             page.wait_for_timeout(500)  # let the last transitions finish before the picture
         else:
             page.wait_for_load_state("networkidle", timeout=timeout * 1000)
@@ -586,6 +570,29 @@ def _screenshot(
     return {"path": path, "cards": cards, "lines": lines, "outside_requests": outside}
 
 
+def _wait_for_scalars(page, timeout: float, min_lines: int, ignore_outliers: bool) -> tuple:
+    """Wait until the scalars page drew ``min_lines`` lines, their count steady for a second;
+    set its "ignore outliers" box to ``ignore_outliers``. Returns (chart cards, lines)."""
+    deadline = time.monotonic() + timeout
+    lines = steady = 0  # steady: polls in a row with the same count (the charts have all drawn)
+    while time.monotonic() < deadline:
+        before = lines
+        lines = page.locator("vz-line-chart2 path.line").evaluate_all(_DRAWN_LINES_JS)
+        steady = steady + 1 if lines == before else 0
+        if lines >= min_lines and steady >= 4:
+            break
+        page.wait_for_timeout(250)
+    if lines < min_lines:
+        raise TimeoutError(
+            f"the scalars dashboard drew {lines} of {min_lines} lines in {timeout:.0f} s."
+        )
+    cards = page.locator("tf-scalar-card").count()
+    outliers = page.locator("paper-checkbox", has_text="Ignore outliers").first
+    if outliers.get_attribute("aria-checked") != str(ignore_outliers).lower():
+        outliers.click()
+    return cards, lines
+
+
 # Where each dashboard draws what matters at 1280×900: (x, y, width, height) of the part to
 # keep, leaving out the header and the runs sidebar (which shows the machine's logdir path).
 # In a narrower window the width shrinks with it (the dashboards reflow their cards); the
@@ -596,7 +603,7 @@ DASHBOARD_CROPS = {
     "images": (280, 64, 1000, 480),
     "histograms": (280, 64, 1000, 620),
     "distributions": (280, 64, 1000, 620),
-    "graphs": (320, 64, 420, 300),
+    "graphs": (280, 64, 260, 320),
     "projector": (0, 64, 1280, 760),
     "hparams": (224, 64, 1056, 340),
     "pr_curves": (280, 64, 1000, 620),
@@ -607,47 +614,85 @@ DASHBOARD_CROPS = {
 # Dashboards that keep drawing once their data arrived (the projector loads the sprite,
 # then computes PCA): extra milliseconds to wait before the picture.
 DASHBOARD_SETTLE_MS = {"projector": 3500}
+# What a dashboard shows once it has drawn, waited for before settling: the graph explorer
+# lays the graph out, then titles it and zooms it to fit (a picture any earlier catches the
+# nodes half-way, cut off at the left).
+DASHBOARD_READY = {"graphs": "text=Main Graph"}
 
 
 def screenshot_dashboards(
     url: str,
-    shots: list[tuple[str, Path | str, str]],
+    shots: list[tuple],
     *,
     width: int = 1280,
     height: int = 900,
     scale: float = 1.5,
     settle_ms: int = 600,
     timeout: float = 60,
-) -> list[Path]:
-    """Photograph several dashboards of one server in one browser: ``(dashboard, path, query)``.
+    min_lines: int = 1,
+    ignore_outliers: bool = False,
+) -> list[dict[str, Any]]:
+    """Photograph several dashboards in one browser: ``(dashboard, path, query[, server])``.
 
-    Each page is opened at ``url#dashboard<query>``, left until its network is idle and
-    ``settle_ms`` more, and cropped to the part that matters (``DASHBOARD_CROPS``), at
-    ``scale`` device pixels per CSS pixel so it stays sharp when shown at page width.
+    Each is opened at ``<server>#<dashboard><query>`` (``server`` defaults to ``url``; others
+    must be on the same host), left until its network is idle and ``settle_ms`` more, and
+    cropped to the part that matters (``DASHBOARD_CROPS``), at ``scale`` device pixels per
+    CSS pixel so it stays sharp when shown at page width. ``scalars`` waits as
+    ``screenshot_dashboard`` does, for ``min_lines`` steady lines. One tab per server, each
+    opened at the start (a second server's app loads while the first is photographed); within
+    a tab the app follows the hash instead of reloading its 6 MB of script. Returns one dict
+    per shot, in order: ``path``, ``dashboard``, ``cards`` and ``lines`` (scalars), and
+    ``outside_requests`` (refused requests to other hosts, for the whole browser).
     """
     _need_chromium()
-    return outside_event_loop(_screenshots, url, shots, (width, height), scale, settle_ms, timeout)
+    return outside_event_loop(
+        _screenshots, url, shots, (width, height), scale, settle_ms, timeout, min_lines,
+        ignore_outliers,
+    )  # fmt: skip
 
 
-def _screenshots(url, shots, size, scale, settle_ms, timeout) -> list[Path]:
+def _screenshots(
+    url, shots, size, scale, settle_ms, timeout, min_lines=1, ignore_outliers=False
+) -> list[dict[str, Any]]:
     width, height = size
-    done: list[Path] = []
-    with local_page(url, width, height, device_scale_factor=scale) as (_context, page):
-        for i, (dashboard, path, query) in enumerate(shots):
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if i == 0:
-                page.goto(
-                    f"{url.rstrip('/')}/#{dashboard}{query}",
-                    wait_until="load",
-                    timeout=timeout * 1000,
-                )
-            else:  # the app follows the hash: no reload of its 6 MB of script
-                page.evaluate("h => { location.hash = h }", f"#{dashboard}{query}")
-            page.wait_for_load_state("networkidle", timeout=timeout * 1000)
+    plan = [(d, Path(p), q, (rest[0] if rest else url).rstrip("/")) for d, p, q, *rest in shots]
+    hosts = {urllib.parse.urlparse(server).netloc for *_, server in plan} | {""}
+    outside: list[str] = []
+    done: list[dict[str, Any]] = []
+    with local_page(url, width, height, device_scale_factor=scale) as (context, first):
+
+        def note_request(request) -> None:
+            if urllib.parse.urlparse(request.url).netloc not in hosts:
+                outside.append(request.url)
+
+        context.on("request", note_request)
+        tabs: dict[str, Any] = {}
+        showing: dict[str, str] = {}
+        for dashboard, _path, query, server in plan:  # every server's app starts loading now
+            if server not in tabs:
+                tabs[server] = first if not tabs else context.new_page()
+                showing[server] = f"#{dashboard}{query}"
+                tabs[server].goto(f"{server}/{showing[server]}", wait_until="commit",
+                                  timeout=timeout * 1000)  # fmt: skip
+        for dashboard, path, query, server in plan:
+            page, target = tabs[server], f"#{dashboard}{query}"
+            if showing[server] != target:  # the app follows the hash: no reload
+                page.evaluate("h => { location.hash = h }", target)
+                showing[server] = target
+            page.bring_to_front()
+            page.wait_for_load_state("load", timeout=timeout * 1000)
+            cards = lines = 0
+            if dashboard == "scalars":  # drawn when its lines are: no need to wait for idle
+                cards, lines = _wait_for_scalars(page, timeout, min_lines, ignore_outliers)
+            else:
+                page.wait_for_load_state("networkidle", timeout=timeout * 1000)
+            if dashboard in DASHBOARD_READY:
+                page.locator(DASHBOARD_READY[dashboard]).first.wait_for(timeout=timeout * 1000)
             page.wait_for_timeout(DASHBOARD_SETTLE_MS.get(dashboard, settle_ms))
             x, y, w, h = DASHBOARD_CROPS.get(dashboard, (0, 64, width, height - 64))
             w = min(w, width - x)  # a narrower window: the dashboard reflows
+            path.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(path), clip={"x": x, "y": y, "width": w, "height": h})
-            done.append(path)
+            done.append({"path": path, "dashboard": dashboard, "cards": cards, "lines": lines,
+                         "outside_requests": outside})  # fmt: skip
     return done

@@ -43,7 +43,6 @@ from lessonlib.tensorboard import (
     event_files,
     free_port,
     read_scalars,
-    screenshot_dashboard,
     screenshot_dashboards,
     start_tensorboard,
 )
@@ -829,18 +828,14 @@ show_figure(
 hp_server = start_tensorboard(RUNS / "hparams", free_port(server.port + 1), wait=False)
 tags = lambda pattern: "&tagFilter=" + quote(pattern)  # noqa: E731
 PAGE_WIDTH = 1100  # a narrower window: two charts a row, legible at page width
-with server.wait_until_ready():
+with server.wait_until_ready(), hp_server.wait_until_ready():
     logged = read_scalars(RUNS / "cnn").query("run == '.' and tag == 'train/loss'")
     served = server.wait_for_scalars(".", "train/loss", len(logged))
     print(f"{server.url}data/plugin/scalars/scalars?run=.&tag=train/loss: {len(served)} points,")
     print("  the same as in the event file:", np.allclose([v for *_, v in served], logged.value))
-    charts = tags("^(train/loss|train/accuracy|loss|accuracy)$")
-    picture = OUT / "tensorboard_scalars.png"
-    shot = screenshot_dashboard(
-        server.url, picture, query=charts + "&_smoothingWeight=0", min_lines=4, crop=True,
-        width=PAGE_WIDTH,
-    )  # fmt: skip
-    pictures = screenshot_dashboards(server.url, [
+    charts = tags("^(train/loss|train/accuracy|loss|accuracy)$") + "&_smoothingWeight=0"
+    shots = screenshot_dashboards(server.url, [  # one browser, a tab per server
+        ("scalars", OUT / "tensorboard_scalars.png", charts),
         ("images", OUT / "tensorboard_images.png", tags("^(inputs/test_batch|eval/)")),
         ("histograms", OUT / "tensorboard_histograms.png", tags("^weights/")),
         ("graphs", OUT / "tensorboard_graphs.png", ""),
@@ -848,13 +843,11 @@ with server.wait_until_ready():
         ("pr_curves", OUT / "tensorboard_pr_curves.png", ""),
         ("custom_scalars", OUT / "tensorboard_custom_scalars.png", ""),
         ("text", OUT / "tensorboard_text.png", ""),
-    ], width=PAGE_WIDTH)  # fmt: skip
-print(f"{shot['cards']} charts, {shot['lines']} lines drawn; server still running: {server.alive}")
-with hp_server.wait_until_ready():
-    pictures += screenshot_dashboards(hp_server.url, [
-        ("hparams", OUT / "tensorboard_hparams.png", ""),
-    ], width=PAGE_WIDTH)  # fmt: skip
-print(f"{1 + len(pictures)} dashboards photographed")
+        ("hparams", OUT / "tensorboard_hparams.png", "", hp_server.url),
+    ], width=PAGE_WIDTH, min_lines=4)  # fmt: skip
+scalars = shots[0]
+print(f"{scalars['cards']} charts, {scalars['lines']} lines drawn; server up: {server.alive}")
+print(f"{len(shots)} dashboards photographed")
 
 # %% [markdown]
 # The pictures, in the order the lesson wrote the data. Click one to see it at full size.
@@ -916,7 +909,7 @@ DASHBOARDS = {
         "columns hidden, lr, hparam/val_accuracy and hparam/val_loss.",
     ),
 }
-for path in [shot["path"], *pictures]:
+for path in [shot["path"] for shot in shots]:
     name = Path(path).stem.removeprefix("tensorboard_")
     caption, alt = DASHBOARDS[name]
     show_figure(path, caption=caption, alt=alt)

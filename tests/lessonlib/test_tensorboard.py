@@ -25,9 +25,11 @@ from lessonlib.tensorboard import (
     Trainer,
     chromium_available,
     event_files,
+    free_port,
     port_is_free,
     read_scalars,
     screenshot_dashboard,
+    screenshot_dashboards,
     start_tensorboard,
 )
 
@@ -93,6 +95,28 @@ def test_screenshot_of_the_scalars_dashboard_has_drawn_charts(server, tmp_path):
     picture = np.asarray(Image.open(shot["path"]).convert("RGB"))
     assert picture.shape[:2] == (900, 1280)
     assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 50, "the screenshot looks blank"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not chromium_available(), reason="the system chromium is not installed")
+def test_one_browser_photographs_dashboards_of_two_servers(server, logdir, tmp_path):
+    """Scalars waits for its lines; a second server's dashboard comes from its own tab."""
+    from PIL import Image
+
+    with SummaryWriter(tmp_path / "logs" / "graph") as w:
+        w.add_graph(nn.Sequential(nn.Linear(3, 2)), torch.zeros(1, 3))
+    server.wait_for_scalars("long", "train/loss", len(LOSS))
+    with start_tensorboard(tmp_path / "logs", free_port(server.port + 1), timeout=90) as other:
+        shots = screenshot_dashboards(server.url, [
+            ("scalars", tmp_path / "scalars.png", ""),
+            ("graphs", tmp_path / "graphs.png", "", other.url),
+        ], width=1100, min_lines=2)  # fmt: skip
+    assert [s["dashboard"] for s in shots] == ["scalars", "graphs"]
+    assert shots[0]["cards"] >= 2 and shots[0]["lines"] >= 2, shots[0]
+    assert shots[1]["outside_requests"] == [], "a dashboard asked another host for something"
+    for shot in shots:
+        picture = np.asarray(Image.open(shot["path"]).convert("RGB"))
+        assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 20, f"{shot['path']} looks blank"
 
 
 def test_corrupt_files_are_skipped_and_the_rest_is_read(tmp_path):
