@@ -846,8 +846,9 @@ with server.wait_until_ready(), hp_server.wait_until_ready():
         ("hparams", OUT / "tensorboard_hparams.png", "", hp_server.url),
     ], width=PAGE_WIDTH, min_lines=4)  # fmt: skip
 scalars = shots[0]
-print(f"{scalars['cards']} charts, {scalars['lines']} lines drawn; server up: {server.alive}")
-print(f"{len(shots)} dashboards photographed")
+print(f"scalars: {scalars['cards']} charts, {scalars['lines']} lines drawn")
+print(f"{len(shots)} dashboards photographed; servers stopped: {not server.alive}, "
+      f"{not hp_server.alive}")  # fmt: skip
 
 # %% [markdown]
 # The pictures, in the order the lesson wrote the data. Click one to see it at full size.
