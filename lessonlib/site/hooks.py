@@ -10,6 +10,7 @@ math), and each lesson's executed notebook is copied next to its page for downlo
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import shutil
 import sys
@@ -96,7 +97,8 @@ def on_page_markdown(markdown, page, config, files):
 
 
 class _Headings(HTMLParser):
-    """Collect (level, id, text) of h1..h6 with an id, without their ¶ anchor links."""
+    """Collect (level, id, html) of h1..h6 with an id, without their ¶ anchor links: the text,
+    escaped, with its ``<code>`` spans kept (the TOC shows `grad_fn` as code, as the heading)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -112,10 +114,14 @@ class _Headings(HTMLParser):
             self._current is not None and tag == "a" and "anchor-link" in (attrs.get("class") or "")
         ):
             self._skip += 1
+        elif self._current is not None and tag == "code" and not self._skip:
+            self._current[2] += "<code>"
 
     def handle_endtag(self, tag):
         if self._current is not None and tag == "a" and self._skip:
             self._skip -= 1
+        elif self._current is not None and tag == "code" and not self._skip:
+            self._current[2] += "</code>"
         elif self._current is not None and tag == f"h{self._current[0]}":
             level, ident, text = self._current
             self.found.append((level, ident, " ".join(text.split())))
@@ -123,13 +129,11 @@ class _Headings(HTMLParser):
 
     def handle_data(self, data):
         if self._current is not None and not self._skip:
-            self._current[2] += data
+            self._current[2] += html_lib.escape(data, quote=False)
 
 
 def toc_tokens(html: str, depth: int = _TOC_DEPTH) -> list[dict]:
     """Nested TOC tokens (as Python-Markdown makes them) from a page's rendered headings."""
-    import html as html_lib
-
     parser = _Headings()
     parser.feed(html)
     root: list[dict] = []
@@ -137,7 +141,7 @@ def toc_tokens(html: str, depth: int = _TOC_DEPTH) -> list[dict]:
     for level, ident, text in parser.found:
         if level > depth:
             continue
-        token = {"level": level, "id": ident, "name": html_lib.escape(text), "children": []}
+        token = {"level": level, "id": ident, "name": text, "children": []}
         while stack and stack[-1]["level"] >= level:
             stack.pop()
         (stack[-1]["children"] if stack else root).append(token)

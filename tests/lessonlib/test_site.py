@@ -132,6 +132,10 @@ def test_code_in_a_heading_stays_in_the_toc(page, server):
         ".md-nav--secondary a", "els => els.map(e => e.textContent.trim())"
     )
     assert "1. Leaves, grad_fn and next_functions" in toc, toc[:4]
+    code = page.eval_on_selector_all(
+        ".md-nav--secondary a code", "els => els.map(e => e.textContent.trim())"
+    )
+    assert {"grad_fn", "next_functions"} <= set(code), code  # shown as code, as in the heading
 
 
 def test_hints_are_shown_as_written(page, server):
