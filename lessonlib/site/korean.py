@@ -390,28 +390,35 @@ def lesson_facts_ko(lesson: Lesson, lessons: dict[str, Lesson], english_href: st
     )
 
 
-_EMPTY_ID = re.compile(r'<h([1-6]) id="">(.*?)<a class="anchor-link" href="#">', re.S)
+_HEADING = re.compile(
+    r'<h([1-6]) id="([^"]*)">(.*?)<a class="anchor-link" href="#[^"]*">', re.S
+)
 
 
 def heading_ids(html: str) -> str:
-    """Ids for headings the notebook renderer left without one (all-Hangul text gives an
-    empty ASCII slug): the text itself, so the TOC lists them and their anchors work."""
-    used = set(re.findall(r'id="([^"]+)"', html))
+    """Heading ids made from the Korean text itself (the notebook renderer's ASCII slugs drop
+    Hangul: "1. ``grad_fn``과 ``next_functions``" became ``1-grad_fn-next_functions``, an
+    all-Hangul heading nothing). The same slugs as the Markdown pages (``slugify_unicode``),
+    unique on the page; links on the page to an old id follow it."""
+    from markdown.extensions.toc import slugify_unicode, unique
+
+    used: set[str] = set()
+    renamed: dict[str, str] = {}
 
     def named(match: re.Match) -> str:
-        text = re.sub(r"<[^>]+>", "", match.group(2)).strip()
-        ident = re.sub(r"[^\w]+", "-", text.lower()).strip("-") or "section"
-        base, n = ident, 1
-        while ident in used:
-            n += 1
-            ident = f"{base}-{n}"
-        used.add(ident)
-        return (
-            f'<h{match.group(1)} id="{ident}">{match.group(2)}'
-            f'<a class="anchor-link" href="#{ident}">'
-        )
+        level, old, inner = match.groups()
+        text = html_lib.unescape(re.sub(r"<[^>]+>", "", inner))
+        ident = unique(slugify_unicode(text, "-") or "section", used)
+        if old:
+            renamed.setdefault(old, ident)
+        return f'<h{level} id="{ident}">{inner}<a class="anchor-link" href="#{ident}">'
 
-    return _EMPTY_ID.sub(named, html)
+    html = _HEADING.sub(named, html)
+    if renamed:
+        html = re.sub(
+            r'href="#([^"]+)"', lambda m: f'href="#{renamed.get(m.group(1), m.group(1))}"', html
+        )
+    return html
 
 
 def on_page_content(html, page, config, files):

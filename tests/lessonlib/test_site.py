@@ -206,6 +206,26 @@ def test_korean_lesson_page_has_korean_prose_and_the_same_figures(page, server):
     assert "강의" in nav and "Lessons" not in nav
 
 
+def test_korean_headings_keep_their_hangul_in_anchors_and_the_toc(page, server):
+    """Shareable section links read as the heading does (#연습-문제, not #_5 or #4)."""
+    import re
+
+    page.goto(server + KO_LESSON, wait_until="networkidle")
+    ids = page.eval_on_selector_all("article h2[id]", "els => els.map(e => e.id)")
+    assert ids and all(re.search(r"[\uac00-\ud7a3]", i) for i in ids), ids
+    toc = page.eval_on_selector_all(".md-nav--secondary a", "els => els.map(e => e.hash)")
+    assert {f"#{i}" for i in ids} <= {decode(h) for h in toc}, toc
+    page.goto(server + "ko/course/", wait_until="networkidle")
+    ids = page.eval_on_selector_all("article h2[id]", "els => els.map(e => e.id)")
+    assert ids and not any(re.fullmatch(r"_\d+", i) for i in ids), ids
+
+
+def decode(fragment: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(fragment)
+
+
 def test_korean_page_links_to_its_english_twin(page, server):
     page.goto(server + KO_LESSON, wait_until="networkidle")
     page.click("a.lessonlib-twin")
