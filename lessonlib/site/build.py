@@ -14,6 +14,7 @@ import html
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -152,6 +153,18 @@ def run_stale_lessons(lessons: list[Lesson], echo=print) -> list[str]:
     return sorted((r.lesson.id for r in results), key=order.index)
 
 
+def rerun_stale_lessons_while_serving() -> None:
+    """Under ``lessonlib docs --serve`` (``LESSONLIB_SERVE``), before each rebuild: run the
+    lessons whose sources changed since their notebook. A failing lesson is reported in one
+    sentence and the server goes on (its page is left out until it runs again)."""
+    if not os.environ.get("LESSONLIB_SERVE"):
+        return
+    try:
+        run_stale_lessons(selected_lessons())
+    except LessonlibError as err:
+        print(f"{err} The server goes on; save the lesson again once it is fixed.", file=sys.stderr)
+
+
 def write_lesson_pages(lessons: list[Lesson] | None = None) -> list[tuple[Lesson, Path]]:
     """Write each lesson's page notebook under ``build/docs_src/lessons``; unchanged files stay.
 
@@ -214,10 +227,23 @@ def build_site(
 
 
 def serve_site(port: int = 8000) -> None:
-    """Serve the docs with live reload on localhost until Ctrl-C."""
+    """Serve the docs with live reload on localhost until Ctrl-C.
+
+    Besides docs/, the server watches lessons/: saving a lesson's ``lesson.py`` (or its
+    meta.toml or ko.toml) rebuilds the site, and the rebuild first runs each lesson whose
+    sources changed (``LESSONLIB_SERVE``, read by the hooks' ``on_config``).
+    """
     cmd = [sys.executable, "-m", "mkdocs", "serve", "--dev-addr", f"127.0.0.1:{port}"]
+    cmd += ["--watch", str(project_root() / "lessons")]
     run_stale_lessons(selected_lessons())
+    env = dict(_mkdocs_env(), LESSONLIB_SERVE="1")
+    server = subprocess.Popen(cmd, cwd=project_root(), env=env)
+    # Stopped with SIGTERM (not Ctrl-C, which reaches both), the server must not outlive us.
+    previous = signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
-        subprocess.run(cmd, cwd=project_root(), env=_mkdocs_env(), check=False)
+        server.wait()
     except KeyboardInterrupt:
-        pass
+        server.terminate()
+        server.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -23,7 +23,12 @@ from mkdocs.structure.toc import get_toc
 
 from lessonlib.course.runner import notebook_path
 from lessonlib.paths import build_dir
-from lessonlib.site.build import LESSON_DOCS, lessons_table_markdown, write_lesson_pages
+from lessonlib.site.build import (
+    LESSON_DOCS,
+    lessons_table_markdown,
+    rerun_stale_lessons_while_serving,
+    write_lesson_pages,
+)
 
 _LESSONS_MARK = "<!-- lessons-table -->"
 _MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
@@ -43,6 +48,7 @@ def katex_dir() -> Path:
 
 
 def on_config(config):
+    rerun_stale_lessons_while_serving()  # `lessonlib docs --serve` after a lesson was saved
     pages = write_lesson_pages()
     entries = [
         {f"{lesson.id} — {lesson.title}": f"{LESSON_DOCS}/{path.name}"} for lesson, path in pages

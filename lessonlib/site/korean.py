@@ -390,9 +390,7 @@ def lesson_facts_ko(lesson: Lesson, lessons: dict[str, Lesson], english_href: st
     )
 
 
-_HEADING = re.compile(
-    r'<h([1-6]) id="([^"]*)">(.*?)<a class="anchor-link" href="#[^"]*">', re.S
-)
+_HEADING = re.compile(r'<h([1-6]) id="([^"]*)">(.*?)<a class="anchor-link" href="#[^"]*">', re.S)
 
 
 def heading_ids(html: str) -> str:

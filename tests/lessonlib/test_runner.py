@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -150,3 +151,34 @@ def test_the_kernel_exits_fast_but_runs_the_lessons_exit_handlers(course):
     assert (out / "atexit.txt").read_text() == "stopped my servers"
     scratch = (out / "scratch.txt").read_text()
     assert scratch and not Path(scratch).exists()  # the temporary folder was removed
+
+
+def test_docs_serve_watches_lessons_and_reruns_a_saved_lesson(course, monkeypatch, capsys):
+    """`lessonlib docs --serve`: mkdocs watches lessons/, each rebuild runs stale lessons."""
+    from lessonlib.site import build
+
+    commands = []
+
+    class Server:  # stands in for `mkdocs serve`
+        def __init__(self, cmd, **kw):
+            commands.append((cmd, kw))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(build, "subprocess", SimpleNamespace(Popen=Server))
+    build.serve_site(port=8123)
+    (cmd, kw), lesson = commands[0], find_lesson("01")
+    assert cmd[cmd.index("--watch") + 1] == str(course.parent) and kw["env"]["LESSONLIB_SERVE"]
+    assert notebook_is_current(lesson)  # run before serving
+
+    (course / "lesson.py").write_text(GOOD + "\nprint('saved again')\n")  # the learner saves
+    build.rerun_stale_lessons_while_serving()  # not serving: nothing runs
+    assert not notebook_is_current(lesson)
+    monkeypatch.setenv("LESSONLIB_SERVE", "1")
+    build.rerun_stale_lessons_while_serving()  # what on_config does before each rebuild
+    assert notebook_is_current(lesson)
+
+    (course / "lesson.py").write_text(BAD)
+    build.rerun_stale_lessons_while_serving()  # a broken lesson: one sentence, no exception
+    assert "lesson 01 failed (ZeroDivisionError" in capsys.readouterr().err
