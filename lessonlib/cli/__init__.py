@@ -330,8 +330,7 @@ def watch(
         typer.Option(help="Folder holding the lessons' exercises.py (default: lessons/)."),
     ] = None,
 ) -> None:
-    """Re-check a lesson each time you save its exercises.py; h: next hint, c: check again,
-    q: quit."""
+    """Re-check a lesson on every save of its exercises.py (keys: h hint, c check, q quit)."""
     from lessonlib.course.catalog import find_lesson
     from lessonlib.course.progress import first_unfinished_lesson
     from lessonlib.course.watch import watch as watch_lessons

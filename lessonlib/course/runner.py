@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -154,17 +155,23 @@ def _client_class():
         """Echo each output the moment the kernel sends it, as ``python lesson.py`` would."""
 
         echo: TextIO | None = None
+        plain = False  # a log file: no terminal colour codes
 
         def output(self, outs, msg, display_id, cell_index):
             out = super().output(outs, msg, display_id, cell_index)
             if self.echo is not None and out is not None:
-                _echo(self.echo, out)
+                _echo(self.echo, out, self.plain)
             return out
 
     return StreamingClient
 
 
-def _echo(stream: TextIO, out) -> None:
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _echo(stream: TextIO, out, plain: bool = False) -> None:
+    if plain:  # tracebacks come coloured from the kernel: the log is read in an editor
+        stream = _Plain(stream)
     kind = out.get("output_type")
     if kind == "stream":
         stream.write(out.get("text", ""))
@@ -177,6 +184,19 @@ def _echo(stream: TextIO, out) -> None:
     elif kind == "error":
         stream.write("\n".join(out.get("traceback", [])) + "\n")
     stream.flush()
+
+
+class _Plain:
+    """A text stream that drops ANSI colour codes on the way through."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(_ANSI.sub("", text))
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def run_lesson(
@@ -221,6 +241,7 @@ def run_lesson(
     )
     with log.open("w", encoding="utf-8") as fh:
         client.echo = fh if capture else sys.stdout
+        client.plain = capture
         try:
             # Captured, the kernel's own stderr (C++ warnings of torch, …) goes to the log too.
             client.execute(env=lesson_env(threads), **({"stderr": fh} if capture else {}))

@@ -62,7 +62,9 @@ def test_a_failing_lesson_reports_its_own_error_and_leaves_no_notebook(course):
     result = run_lesson(lesson, capture=True)
     assert not result.ok and result.error == "ZeroDivisionError: division by zero"
     assert not notebook_path(lesson).exists()
-    assert "before" in result.log.read_text()
+    log = result.log.read_text()
+    assert "before" in log and "ZeroDivisionError" in log
+    assert "\x1b[" not in log  # the kernel's coloured traceback, without its colour codes
     with pytest.raises(LessonlibError, match=r"lesson 01 failed \(ZeroDivisionError"):
         run_stale_lessons([lesson], echo=lambda *_: None)
 
