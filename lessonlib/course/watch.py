@@ -53,8 +53,12 @@ def _digest(path: Path) -> str:
 
 
 def first_unfinished(report) -> Any | None:
-    """The first exercise of a check report that did not pass (None when all passed)."""
-    return next((r for r in report.results if str(r.status) != "passed"), None)
+    """The exercise to work on: the first that failed (begun, so its message is what the
+    learner needs after a save, even with an earlier one not started), else the first not
+    started; None when all passed."""
+    unfinished = [r for r in report.results if str(r.status) != "passed"]
+    failed = [r for r in unfinished if str(r.status) != "not started"]
+    return (failed or unfinished or [None])[0]
 
 
 def render(report, console, *, root_label: str, hint: tuple[str, str] | None = None) -> None:

@@ -88,3 +88,18 @@ def test_watch_rechecks_on_save_survives_a_syntax_error_and_answers_keys(course,
 
     subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
     _wait_for(session, "watch-exited", timeout=10)
+
+
+def test_watch_shows_the_failing_exercise_before_one_not_started():
+    """A learner who saved a wrong 01.2 with 01.1 untouched reads why 01.2 failed."""
+    from types import SimpleNamespace as R
+
+    from lessonlib.course.watch import first_unfinished
+
+    def report(*statuses):
+        return R(results=[R(id=f"01.{i}", status=s) for i, s in enumerate(statuses, 1)])
+
+    assert first_unfinished(report("not started", "failed", "not started")).id == "01.2"
+    assert first_unfinished(report("passed", "not started", "failed")).id == "01.3"
+    assert first_unfinished(report("passed", "not started", "not started")).id == "01.2"
+    assert first_unfinished(report("passed", "passed")) is None
