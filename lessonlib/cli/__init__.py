@@ -270,6 +270,10 @@ def progress(
     def started(stale):  # only when some lesson must be checked again (rich.progress is slow)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        if not console.is_terminal:  # no bar is drawn into a pipe or a log: one line instead
+            line = _("checking again what changed since the last check: lesson {ids}…")
+            console.print(line.format(ids=", ".join(x.id for x in stale)), markup=False)
+
         bar["bar"] = Progress(
             TextColumn(_("checking {task.description}")),
             BarColumn(),

@@ -123,6 +123,10 @@ def test_list_and_progress_show_recorded_checks(env):
     assert prog.returncode == 0
     total = sum(lesson.points for lesson in load_lessons())
     assert f"total: 1/{total} points" in prog.stdout
+    assert "checking again" not in prog.stdout  # nothing changed: nothing re-checked
+    record_check("03", "a digest of another version of the file", {}, 0)
+    prog = cli("progress", env=env)  # into a pipe, where no progress bar is drawn: one line
+    assert "checking again what changed since the last check: lesson 03…" in prog.stdout
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="needs dot to compare with")
