@@ -292,8 +292,9 @@ def expected_seconds(lesson: Lesson) -> float:
 def default_jobs() -> int:
     """Lessons run at once by ``run --all`` and the site: two where there are two CPUs.
 
-    The lessons are CPU-bound: two at a time on two cores take 149–165 s for all nine against
-    241 s one at a time, and three at a time were no faster. ``LESSONLIB_JOBS`` overrides it.
+    The lessons are CPU-bound: two at a time on two cores run all nine and the site in
+    99–114 s against 177 s one at a time, and three at a time were no faster.
+    ``LESSONLIB_JOBS`` overrides it.
     """
     wanted = os.environ.get("LESSONLIB_JOBS", "").strip()
     if wanted.isdigit() and int(wanted) > 0:
