@@ -9,10 +9,13 @@ the site re-runs a lesson only when one of those changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,6 +159,13 @@ def _client_class():
 
         echo: TextIO | None = None
         plain = False  # a log file: no terminal colour codes
+        sockets: str | None = None  # talk to the kernel over Unix sockets with this prefix
+
+        def create_kernel_manager(self):
+            km = super().create_kernel_manager()
+            if self.sockets:
+                km.transport, km.ip = "ipc", self.sockets
+            return km
 
         def output(self, outs, msg, display_id, cell_index):
             out = super().output(outs, msg, display_id, cell_index)
@@ -199,6 +209,23 @@ class _Plain:
         self.stream.flush()
 
 
+@contextlib.contextmanager
+def _socket_folder():
+    """A private folder for the kernel's Unix sockets (``None`` where its path is too long).
+
+    Over TCP the kernel manager picks five free ports and closes them before the kernel binds
+    them; any connection the machine opens meanwhile can take one, and the kernel dies before
+    it answers (seen once in CI, two lessons starting side by side). Sockets in a folder of our
+    own cannot be taken.
+    """
+    folder = tempfile.mkdtemp(prefix="lessonlib-kernel-")
+    try:
+        prefix = os.path.join(folder, "k")
+        yield prefix if len(prefix) + 3 < 100 else None  # a Unix socket path holds 107 bytes
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_lesson(
     lesson: Lesson, *, capture: bool = False, timeout: float = 900, threads: int | None = None
 ) -> RunResult:
@@ -239,9 +266,10 @@ def run_lesson(
         ],
         resources={"metadata": {"path": str(out)}},
     )
-    with log.open("w", encoding="utf-8") as fh:
+    with log.open("w", encoding="utf-8") as fh, _socket_folder() as sockets:
         client.echo = fh if capture else sys.stdout
         client.plain = capture
+        client.sockets = sockets
         try:
             # Captured, the kernel's own stderr (C++ warnings of torch, …) goes to the log too.
             client.execute(env=lesson_env(threads), **({"stderr": fh} if capture else {}))

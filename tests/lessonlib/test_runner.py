@@ -155,6 +155,25 @@ def test_the_kernel_exits_fast_but_runs_the_lessons_exit_handlers(course):
     assert scratch and not Path(scratch).exists()  # the temporary folder was removed
 
 
+TRANSPORT = """# %%
+from ipykernel.kernelapp import IPKernelApp
+
+app = IPKernelApp.instance()
+print("transport", app.transport, app.ip)
+"""
+
+
+def test_the_kernel_talks_over_unix_sockets_in_a_folder_of_its_own(course):
+    """No TCP ports to lose to another process between choosing them and binding them."""
+    (course / "lesson.py").write_text(TRANSPORT)
+    result = run_lesson(find_lesson("01"), capture=True)
+    assert result.ok, result.error
+    words = result.log.read_text().split()
+    transport, prefix = words[words.index("transport") + 1 :][:2]
+    assert transport == "ipc" and Path(prefix).parent.name.startswith("lessonlib-kernel-")
+    assert not Path(prefix).parent.exists()  # removed with its sockets after the run
+
+
 def test_docs_serve_watches_lessons_and_reruns_a_saved_lesson(course, monkeypatch, capsys):
     """`lessonlib docs --serve`: mkdocs watches lessons/, each rebuild runs stale lessons."""
     from lessonlib.site import build
