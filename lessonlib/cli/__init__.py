@@ -15,6 +15,21 @@ import typer
 from lessonlib.errors import LessonlibError
 from lessonlib.messages import _, set_language
 
+
+def _flags_take_no_value() -> None:
+    """typer 0.29 writes ``--serve <bool>`` in --help, as if the switch took a value."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
+
 app = typer.Typer(
     help="See inside PyTorch models: run the lessons, check your exercises, get hints.",
     no_args_is_help=True,

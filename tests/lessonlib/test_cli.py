@@ -42,6 +42,15 @@ def test_help_lists_the_learner_commands(env):
         assert command in out.stdout
 
 
+def test_help_shows_switches_without_a_value(env):
+    """`--serve` is a switch: help must not write it `--serve <bool>` (typer 0.29 did)."""
+    for args in (("--help",), ("run", "--help"), ("docs", "--help")):
+        out = cli(*args, env=env)
+        assert out.returncode == 0 and "--help" in out.stdout
+        assert "<bool>" not in out.stdout, out.stdout
+    assert "--port" in out.stdout and "<int>" in out.stdout  # an option with a value keeps it
+
+
 @pytest.mark.parametrize(
     ("args", "sentence"),
     [
