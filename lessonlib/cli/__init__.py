@@ -286,7 +286,7 @@ def progress(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         if not console.is_terminal:  # no bar is drawn into a pipe or a log: one line instead
-            line = _("checking again what changed since the last check: lesson {ids}…")
+            line = _("checking lesson {ids} (new or changed since the last check)…")
             console.print(line.format(ids=", ".join(x.id for x in stale)), markup=False)
 
         bar["bar"] = Progress(

@@ -89,14 +89,13 @@ def check_cmd(
         if res.status == PASSED:
             note = ""
         else:
-            shown = hints_shown(ex.id, state)
-            hint = (
-                _("lessonlib hint {id} (hint {number} fits this)")
-                if res.hint_number
-                else _("lessonlib hint {id}")
-            ).format(id=ex.id, number=res.hint_number)
-            if shown >= len(ex.hints):
-                hint = _("all hints shown; hint {number} fits this").format(number=res.hint_number)
+            if res.hint_number and res.status != "not started":  # the hint for this failure
+                hint = _("hint {number} fits this: lessonlib hint {id} -n {number}")
+            elif hints_shown(ex.id, state) >= len(ex.hints):
+                hint = _("all hints shown; lessonlib hint {id} -n 1 shows the first again")
+            else:
+                hint = _("lessonlib hint {id}")
+            hint = hint.format(id=ex.id, number=res.hint_number)
             quiet = report.problem or not res.message or res.status == "not started"
             note = hint if quiet else f"{res.message} · {hint}"
         colour = colours.get(str(res.status), "red")

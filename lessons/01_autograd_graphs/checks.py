@@ -155,8 +155,8 @@ def same_node_count(got, inputs, files) -> None:
     if got > want:
         raise Mismatch(
             _(
-                "torchviz draws {want} autograd nodes, you counted {got}: some node was counted "
-                "more than once (it is reached along several paths)."
+                "torchviz draws {want} autograd nodes, you counted {got}, more than there are: "
+                "was a node counted more than once? (Some are reached along several paths.)"
             ).format(want=want, got=got),
             2,
         )

@@ -116,6 +116,8 @@ def test_a_wrong_answer_fails_with_a_reason_and_a_runtime_error_shows_its_line(e
     assert "failed" in lines["01.3"] and "ValueError: oops" in lines["01.3"]
     assert "exercises.py:" in lines["01.3"]
     assert "points: 3/8" in out.stdout
+    flat = " ".join(out.stdout.replace("│", " ").split())  # a long cell folds onto more lines
+    assert "hint 2 fits this: lessonlib hint 01.2 -n 2" in flat  # the check knows which hint
 
 
 def test_list_and_progress_show_recorded_checks(env):
@@ -132,10 +134,10 @@ def test_list_and_progress_show_recorded_checks(env):
     assert prog.returncode == 0
     total = sum(lesson.points for lesson in load_lessons())
     assert f"total: 1/{total} points" in prog.stdout
-    assert "checking again" not in prog.stdout  # nothing changed: nothing re-checked
+    assert "checking lesson" not in prog.stdout  # nothing changed: nothing re-checked
     record_check("03", "a digest of another version of the file", {}, 0)
     prog = cli("progress", env=env)  # into a pipe, where no progress bar is drawn: one line
-    assert "checking again what changed since the last check: lesson 03…" in prog.stdout
+    assert "checking lesson 03 (new or changed since the last check)…" in prog.stdout
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="needs dot to compare with")
