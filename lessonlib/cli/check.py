@@ -47,7 +47,7 @@ def check_cmd(
     from rich.table import Table
 
     from lessonlib.course.catalog import find_lesson
-    from lessonlib.course.checking import PASSED, check_lesson
+    from lessonlib.course.checking import NOT_STARTED, PASSED, check_lesson
     from lessonlib.course.progress import file_digest, hints_shown, load_state, record_check
     from lessonlib.errors import LessonlibError
     from lessonlib.messages import _
@@ -89,14 +89,14 @@ def check_cmd(
         if res.status == PASSED:
             note = ""
         else:
-            if res.hint_number and res.status != "not started":  # the hint for this failure
+            if res.hint_number and res.status != NOT_STARTED:  # the hint for this failure
                 hint = _("hint {number} fits this: lessonlib hint {id} -n {number}")
             elif hints_shown(ex.id, state) >= len(ex.hints):
                 hint = _("all hints shown; lessonlib hint {id} -n 1 shows the first again")
             else:
                 hint = _("lessonlib hint {id}")
             hint = hint.format(id=ex.id, number=res.hint_number)
-            quiet = report.problem or not res.message or res.status == "not started"
+            quiet = report.problem or not res.message or res.status == NOT_STARTED
             note = hint if quiet else f"{res.message} · {hint}"
         colour = colours.get(str(res.status), "red")
         table.add_row(

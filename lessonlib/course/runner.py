@@ -258,7 +258,7 @@ def run_lesson(
         timeout=timeout,
         kernel_name="python3",
         allow_errors=False,
-        # The kernel's only log line is a warning about its local TCP transport.
+        # The kernel's log: errors only (over TCP, the fallback, it warns at each start).
         # kernel_exit: the kernel leaves without freeing every module (1-2 s a lesson).
         extra_arguments=[
             "--IPKernelApp.log_level=ERROR",
